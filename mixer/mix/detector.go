@@ -47,4 +47,6 @@ func (d *Detector) Update(energy int32) (talking, changed bool) {
 func (d *Detector) Talking() bool { return d.talking }
 
 // Reset forgets the history (mute, hold).
-func (d *Detector) Reset() { *d = Detector{Threshold: d.Threshold, StartFrames: d.StartFrames, HangFrames: d.HangFrames} }
+func (d *Detector) Reset() {
+	*d = Detector{Threshold: d.Threshold, StartFrames: d.StartFrames, HangFrames: d.HangFrames}
+}
