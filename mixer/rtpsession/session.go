@@ -276,19 +276,21 @@ type Session struct {
 	mu sync.Mutex
 
 	// Negotiated parameters, fixed at New.
-	rates      [128]uint32 // media clock rate by payload type; 0 = not accepted
-	dtmfPT     uint8
-	dtmfOn     bool
-	dtmfRate   uint32
-	sendPT     uint8
-	sendRate   uint32
-	latch      bool
-	rtcpMux    bool
-	sdpRTCP    netip.AddrPort
-	timeout    time.Duration
-	cname      string
-	ssrc       uint32
-	sdpRemote  netip.AddrPort
+	rates     [128]uint32 // media clock rate by payload type; 0 = not accepted
+	dtmfPT    uint8
+	dtmfOn    bool
+	dtmfRate  uint32
+	sendPT    uint8
+	sendRate  uint32
+	latch     bool
+	rtcpMux   bool
+	sdpRemote netip.AddrPort
+	sdpRTCP   netip.AddrPort
+	timeout   time.Duration
+	cname     string
+	ssrc      uint32
+
+	// Where the remote is (RFC 4961 latching).
 	rtpRemote  netip.AddrPort // where media goes
 	rtcpRemote netip.AddrPort // where RTCP goes once latched; zero = derive
 	latched    bool
