@@ -36,7 +36,7 @@ func (s *Store) SetAdminPassword(ctx context.Context, user, password string) err
 	if len(password) > maxAdminPasswordLen {
 		return invalidf("admin password must be at most %d bytes", maxAdminPasswordLen)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
 	if err != nil {
 		return fmt.Errorf("hash admin password: %w", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) CheckAdminPassword(ctx context.Context, user, password string) (
 	var hash string
 	err := s.r.QueryRowContext(ctx, "SELECT password_hash FROM admins WHERE username = ?", user).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		dummy, err := s.dummyHash.get()
+		dummy, err := s.dummyHash.get(s.bcryptCost)
 		if err != nil {
 			return false, err
 		}
@@ -90,16 +90,17 @@ func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
 }
 
 // dummyHash is a bcrypt hash of nothing anyone knows, made on first use, to
-// compare against when the username is unknown.
+// compare against when the username is unknown. It has the cost of real
+// hashes so that the comparison takes as long.
 type dummyHash struct {
 	once sync.Once
 	hash []byte
 	err  error
 }
 
-func (d *dummyHash) get() ([]byte, error) {
+func (d *dummyHash) get(cost int) ([]byte, error) {
 	d.once.Do(func() {
-		d.hash, d.err = bcrypt.GenerateFromPassword([]byte("no such admin"), bcrypt.DefaultCost)
+		d.hash, d.err = bcrypt.GenerateFromPassword([]byte("no such admin"), cost)
 	})
 	return d.hash, d.err
 }

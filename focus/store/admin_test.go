@@ -2,13 +2,18 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestAdmins(t *testing.T) {
 	ctx := context.Background()
-	s, _, _ := openTest(t)
+	// The minimum cost keeps this test fast under the race detector; the
+	// default is checked below.
+	s := openAt(t, filepath.Join(t.TempDir(), "confab.db"), WithBcryptCost(bcrypt.MinCost))
 
 	t.Run("a new box has no admin", func(t *testing.T) {
 		has, err := s.HasAdmin(ctx)
@@ -60,6 +65,21 @@ func TestAdmins(t *testing.T) {
 		if !strings.HasPrefix(hash, "$2a$") || strings.Contains(hash, "another-pass") {
 			t.Fatalf("stored %q", hash)
 		}
+	})
+
+	t.Run("hashes use the default bcrypt cost unless told otherwise", func(t *testing.T) {
+		d, _, _ := openTest(t)
+		wantErr(t, d.SetAdminPassword(ctx, "admin", "long enough"), nil, "")
+		var hash string
+		wantErr(t, d.r.QueryRowContext(ctx, "SELECT password_hash FROM admins").Scan(&hash), nil, "")
+		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost != bcrypt.DefaultCost {
+			t.Fatalf("cost = %d, %v; want %d", cost, err, bcrypt.DefaultCost)
+		}
+	})
+
+	t.Run("a bcrypt cost out of range is refused", func(t *testing.T) {
+		_, err := Open(ctx, filepath.Join(t.TempDir(), "confab.db"), WithBcryptCost(bcrypt.MaxCost+1))
+		wantErr(t, err, ErrInvalid, "bcrypt cost")
 	})
 
 	for _, tc := range []struct {

@@ -44,9 +44,6 @@ func (r Registration) Validate() error {
 	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
 		return invalidf("contact must be a sip: or sips: URI")
 	}
-	if len(r.Contact) > maxContactLen {
-		return invalidf("contact must be at most %d characters", maxContactLen)
-	}
 	if err := checkText("contact", r.Contact, maxContactLen); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -63,15 +64,17 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	dummyHash dummyHash // for constant-time admin password checks
+	bcryptCost int
+	dummyHash  dummyHash // for constant-time admin password checks
 }
 
 // Option configures Open.
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
-	now func() time.Time
+	log        *slog.Logger
+	now        func() time.Time
+	bcryptCost int
 }
 
 // WithLogger sets the logger; the store adds component=store. The default
@@ -86,13 +89,24 @@ func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
+// WithBcryptCost sets the bcrypt cost of admin password hashes (default
+// bcrypt.DefaultCost). Tests of packages that log in a lot lower it to
+// bcrypt.MinCost to stay fast under the race detector; production keeps the
+// default.
+func WithBcryptCost(cost int) Option {
+	return func(o *options) { o.bcryptCost = cost }
+}
+
 // Open opens the database file at path, creating it (mode 0600: it holds
 // trunk passwords and password hashes) if it does not exist, brings its
 // schema up to date and closes any call record a crash left open.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{log: slog.New(slog.DiscardHandler), now: time.Now}
+	o := options{log: slog.New(slog.DiscardHandler), now: time.Now, bcryptCost: bcrypt.DefaultCost}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.bcryptCost < bcrypt.MinCost || o.bcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("open store: %w: bcrypt cost must be %d-%d", ErrInvalid, bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open store: %w: path must name a file, got %q", ErrInvalid, path)
@@ -101,7 +115,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 
-	s := &Store{log: o.log.With("component", "store"), now: o.now}
+	s := &Store{log: o.log.With("component", "store"), now: o.now, bcryptCost: o.bcryptCost}
 	ms := busyTimeout.Milliseconds()
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction never
 	// has to upgrade a read lock, which in WAL mode can fail with
@@ -203,7 +217,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
+		return rollback(tx, err)
 	}
 	return tx.Commit()
 }
@@ -215,13 +229,14 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	err = fn(tx)
-	return errors.Join(err, ignoreDone(tx.Rollback()))
+	return rollback(tx, fn(tx))
 }
 
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
+// rollback ends tx and returns err, joined with the rollback's own failure
+// if there is one.
+func rollback(tx *sql.Tx, err error) error {
+	if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 	}
 	return err
 }
