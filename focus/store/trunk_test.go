@@ -198,7 +198,7 @@ func TestTrunkForAddress(t *testing.T) {
 		{Name: "wide", Peers: []string{"10.0.0.0/8", "2001:db8::/32"}},
 		{Name: "narrow", Peers: []string{"10.1.0.0/16"}},
 		{Name: "exact", Peers: []string{"10.1.2.3", "sbc.example"}},
-		{Name: "twin", Peers: []string{"10.1.0.0/16"}},
+		{Name: "a-twin", Peers: []string{"10.1.0.0/16"}}, // listed first by name, created last
 	} {
 		created, err := s.CreateTrunk(ctx, tr)
 		wantErr(t, err, nil, "")
