@@ -14,6 +14,13 @@ var ErrShortBuffer = errors.New("codec: destination buffer too short")
 // ErrBadPayload is returned when a payload cannot be decoded.
 var ErrBadPayload = errors.New("codec: malformed payload")
 
+// ErrFrameSize is returned when a frame of PCM has a length the codec cannot
+// code or conceal (an odd count for G.722, 15 ms for Opus, ...).
+var ErrFrameSize = errors.New("codec: unsupported frame length")
+
+// ErrRate is returned when a codec cannot be built for a PCM sample rate.
+var ErrRate = errors.New("codec: unsupported PCM sample rate")
+
 // Info describes a codec as SDP and the mixer see it.
 type Info struct {
 	Name        string // SDP encoding name: "PCMU", "PCMA", "G722", "opus", "L16"

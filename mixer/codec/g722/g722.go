@@ -23,15 +23,9 @@
 package g722
 
 import (
-	"errors"
-
 	"confab/mixer/codec"
 	"confab/mixer/codec/plc"
 )
-
-// ErrOddLength is returned by Encode for an odd number of samples: G.722
-// codes samples in pairs.
-var ErrOddLength = errors.New("g722: odd number of samples")
 
 const (
 	// SampleRate is the audio sample rate of G.722.
@@ -77,10 +71,11 @@ func (e *Encoder) Reset() {
 // Info describes the codec.
 func (e *Encoder) Info() codec.Info { return info }
 
-// Encode codes pcm, an even number of samples, into len(pcm)/2 octets of dst.
+// Encode codes pcm into len(pcm)/2 octets of dst. G.722 codes samples in
+// pairs, so an odd number of samples is codec.ErrFrameSize.
 func (e *Encoder) Encode(pcm []int16, dst []byte) (int, error) {
 	if len(pcm)%2 != 0 {
-		return 0, ErrOddLength
+		return 0, codec.ErrFrameSize
 	}
 	n := len(pcm) / 2
 	if len(dst) < n {

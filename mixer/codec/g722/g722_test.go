@@ -213,7 +213,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"encoding an odd number of samples fails", func() (int, error) {
 			return NewEncoder().Encode(make([]int16, 319), make([]byte, 160))
-		}, ErrOddLength},
+		}, codec.ErrFrameSize},
 		{"encoding into a short buffer fails", func() (int, error) {
 			return NewEncoder().Encode(make([]int16, 320), make([]byte, 159))
 		}, codec.ErrShortBuffer},

@@ -8,15 +8,11 @@ package l16
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"confab/mixer/codec"
 	"confab/mixer/codec/plc"
 )
-
-// ErrRate is returned for a sample rate L16 is not offered at.
-var ErrRate = errors.New("l16: unsupported sample rate")
 
 const (
 	// DefaultPayloadType is the dynamic payload type Confab offers L16 with.
@@ -37,7 +33,7 @@ func Info(rate int) codec.Info {
 
 func checkRate(rate int) error {
 	if rate < 8000 || rate > 48000 {
-		return fmt.Errorf("%w: %d Hz (want 8000–48000)", ErrRate, rate)
+		return fmt.Errorf("%w: L16 is offered at 8000–48000 Hz, not %d", codec.ErrRate, rate)
 	}
 	return nil
 }
@@ -47,7 +43,8 @@ type Encoder struct{ info codec.Info }
 
 var _ codec.Encoder = (*Encoder)(nil)
 
-// NewEncoder returns an encoder for PCM at rate Hz (8000–48000).
+// NewEncoder returns an encoder for PCM at rate Hz (8000–48000, else
+// codec.ErrRate).
 func NewEncoder(rate int) (*Encoder, error) {
 	if err := checkRate(rate); err != nil {
 		return nil, err

@@ -86,8 +86,8 @@ func TestErrors(t *testing.T) {
 		{"an empty payload is malformed", func() (int, error) { return dec.Decode(nil, make([]int16, 4)) }, codec.ErrBadPayload},
 		{"decoding into a short buffer fails", func() (int, error) { return dec.Decode(make([]byte, 10), make([]int16, 4)) }, codec.ErrShortBuffer},
 		{"encoding into a short buffer fails", func() (int, error) { return enc.Encode(make([]int16, 4), make([]byte, 7)) }, codec.ErrShortBuffer},
-		{"a rate below 8 kHz is refused", func() (int, error) { _, err := NewEncoder(4000); return 0, err }, ErrRate},
-		{"a rate above 48 kHz is refused", func() (int, error) { _, err := NewDecoder(96000); return 0, err }, ErrRate},
+		{"a rate below 8 kHz is refused", func() (int, error) { _, err := NewEncoder(4000); return 0, err }, codec.ErrRate},
+		{"a rate above 48 kHz is refused", func() (int, error) { _, err := NewDecoder(96000); return 0, err }, codec.ErrRate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

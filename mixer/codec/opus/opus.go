@@ -26,18 +26,12 @@ import (
 	hopus "github.com/hraban/opus"
 )
 
-// Errors a caller can tell apart. Errors from libopus are wrapped with them
-// or with codec.ErrBadPayload and codec.ErrShortBuffer.
-var (
-	// ErrRate is returned for a PCM rate libopus does not run at.
-	ErrRate = errors.New("opus: unsupported sample rate")
-	// ErrFrameSize is returned for a frame that is not 2.5, 5, 10, 20, 40
-	// or 60 ms long (RFC 6716 §2.1.4), the only durations Opus codes or
-	// conceals.
-	ErrFrameSize = errors.New("opus: frame is not 2.5, 5, 10, 20, 40 or 60 ms")
-	// ErrOption is returned for an option value out of its range.
-	ErrOption = errors.New("opus: invalid option")
-)
+// ErrOption is returned for an option value out of its range. Other errors
+// are the codec sentinels: codec.ErrRate for a PCM rate libopus does not run
+// at, codec.ErrFrameSize for a frame that is not 2.5, 5, 10, 20, 40 or 60 ms
+// (RFC 6716 §2.1.4), and codec.ErrBadPayload or codec.ErrShortBuffer
+// wrapping what libopus reports.
+var ErrOption = errors.New("opus: invalid option")
 
 const (
 	// ClockRate is the RTP clock rate of Opus (RFC 7587 §4.1).
@@ -67,7 +61,7 @@ func checkRate(rate int) error {
 	case 8000, 12000, 16000, 24000, 48000:
 		return nil
 	}
-	return fmt.Errorf("%w: %d Hz (want 8000, 12000, 16000, 24000 or 48000)", ErrRate, rate)
+	return fmt.Errorf("%w: opus runs at 8000, 12000, 16000, 24000 or 48000 Hz, not %d", codec.ErrRate, rate)
 }
 
 // frameOK reports whether n samples at rate is a duration Opus codes:
@@ -175,7 +169,7 @@ func (e *Encoder) Info() codec.Info { return e.info }
 // the frame need not be sent.
 func (e *Encoder) Encode(pcm []int16, dst []byte) (int, error) {
 	if !frameOK(len(pcm), e.info.SampleRate) {
-		return 0, ErrFrameSize
+		return 0, codec.ErrFrameSize
 	}
 	if len(dst) == 0 {
 		return 0, codec.ErrShortBuffer
@@ -257,11 +251,12 @@ func (d *Decoder) Decode(payload []byte, pcm []int16) (int, error) {
 	return n, nil
 }
 
-// Conceal fills pcm, which must be 2.5 to 60 ms long, with libopus's packet
+// Conceal fills pcm, which must be 2.5 to 60 ms long (else
+// codec.ErrFrameSize), with libopus's packet
 // loss concealment, extrapolated from the frames before.
 func (d *Decoder) Conceal(pcm []int16) (int, error) {
 	if !frameOK(len(pcm), d.info.SampleRate) {
-		return 0, ErrFrameSize
+		return 0, codec.ErrFrameSize
 	}
 	if err := d.dec.DecodePLC(pcm[:len(pcm):len(pcm)]); err != nil {
 		return 0, fmt.Errorf("opus: conceal: %w", err)
@@ -278,7 +273,7 @@ func (d *Decoder) DecodeFEC(next []byte, pcm []int16) (int, error) {
 		return 0, codec.ErrBadPayload
 	}
 	if !frameOK(len(pcm), d.info.SampleRate) {
-		return 0, ErrFrameSize
+		return 0, codec.ErrFrameSize
 	}
 	if err := d.dec.DecodeFEC(next, pcm[:len(pcm):len(pcm)]); err != nil {
 		return 0, decodeError(err)

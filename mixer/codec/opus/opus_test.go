@@ -216,14 +216,14 @@ func TestErrors(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"a 44.1 kHz encoder is refused", func() error { _, err := NewEncoder(44100); return err }, ErrRate},
-		{"a 32 kHz decoder is refused", func() error { _, err := NewDecoder(32000); return err }, ErrRate},
+		{"a 44.1 kHz encoder is refused", func() error { _, err := NewEncoder(44100); return err }, codec.ErrRate},
+		{"a 32 kHz decoder is refused", func() error { _, err := NewDecoder(32000); return err }, codec.ErrRate},
 		{"a complexity of 11 is refused", func() error { _, err := NewEncoder(16000, WithComplexity(11)); return err }, ErrOption},
 		{"a bitrate of 1 kbit/s is refused", func() error { _, err := NewEncoder(16000, WithBitrate(1000)); return err }, ErrOption},
 		{"a loss of 101 % is refused", func() error { _, err := NewEncoder(16000, WithFEC(101)); return err }, ErrOption},
-		{"a 15 ms frame cannot be encoded", func() error { _, err := enc.Encode(make([]int16, 240), make([]byte, 100)); return err }, ErrFrameSize},
+		{"a 15 ms frame cannot be encoded", func() error { _, err := enc.Encode(make([]int16, 240), make([]byte, 100)); return err }, codec.ErrFrameSize},
 		{"encoding into no buffer fails", func() error { _, err := enc.Encode(make([]int16, 320), nil); return err }, codec.ErrShortBuffer},
-		{"a 7 ms frame cannot be concealed", func() error { _, err := dec.Conceal(make([]int16, 112)); return err }, ErrFrameSize},
+		{"a 7 ms frame cannot be concealed", func() error { _, err := dec.Conceal(make([]int16, 112)); return err }, codec.ErrFrameSize},
 		{"an empty payload is malformed", func() error { _, err := dec.Decode(nil, make([]int16, 320)); return err }, codec.ErrBadPayload},
 		{"an empty next payload is malformed", func() error { _, err := dec.DecodeFEC(nil, make([]int16, 320)); return err }, codec.ErrBadPayload},
 		{"a code 3 packet without its count octet is malformed", func() error { _, err := dec.Decode([]byte{0x03}, make([]int16, 1920)); return err }, codec.ErrBadPayload},
