@@ -554,3 +554,34 @@ func ticksToDuration(ticks uint64, rate uint32) time.Duration {
 	sec, rem := ticks/uint64(rate), ticks%uint64(rate)
 	return time.Duration(sec)*time.Second + time.Duration(rem*uint64(time.Second)/uint64(rate))
 }
+
+// SetRemote takes a new remote from a renegotiation (re-INVITE): media goes
+// to rtpAddr (RTCP to rtcpAddr, or derived when zero) until packets latch
+// the session again.
+func (s *Session) SetRemote(rtpAddr, rtcpAddr netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sdpRemote = unmap(rtpAddr)
+	s.rtpRemote = s.sdpRemote
+	s.sdpRTCP = unmap(rtcpAddr)
+	s.rtcpRemote = netip.AddrPort{}
+	s.latched = false
+}
+
+// ContinueFrom carries old's outgoing stream (SSRC, sequence number and
+// timing) over to s, so a codec change in a re-INVITE does not restart the
+// stream the remote receives (RFC 3550 §5.1: sequence numbers stay
+// contiguous within an SSRC).
+func (s *Session) ContinueFrom(old *Session) {
+	if old == s {
+		return
+	}
+	old.mu.Lock()
+	ssrc, tx := old.ssrc, old.tx
+	old.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ssrc = ssrc
+	s.tx.seq, s.tx.nextTS, s.tx.refTS, s.tx.refWall, s.tx.started = tx.seq, tx.nextTS, tx.refTS, tx.refWall, tx.started
+	s.tx.marker = true
+}

@@ -1,0 +1,202 @@
+package mixer
+
+import (
+	"sync"
+	"time"
+
+	"confab/hal"
+	"confab/mixer/codec"
+	"confab/mixer/jitter"
+	"confab/mixer/mix"
+	"confab/mixer/resample"
+	"confab/mixer/rtpsession"
+	"confab/mixer/sdpneg"
+)
+
+// fifoSamples holds decoded audio waiting to be mixed: enough for a 120 ms
+// Opus packet at 48 kHz plus a frame.
+const fifoSamples = 8192
+
+// participant is one caller's media inside a conference.
+//
+// mu guards the receive side (session, jitter buffer), which the receive
+// goroutine touches for every packet; the conference lock guards the rest,
+// which only the frame worker and control calls touch.
+type participant struct {
+	id   ParticipantID
+	conf *Conference
+	name string
+	flow hal.Flow
+
+	mu   sync.Mutex
+	sess *rtpsession.Session
+	jb   *jitter.Buffer
+	evs  []rtpsession.Event
+
+	// Negotiated media.
+	offer   *sdpneg.Offer
+	choice  sdpneg.Choice
+	spec    codec.Spec
+	pcmRate int // rate the codec decodes to and encodes from
+	dec     codec.Decoder
+	enc     codec.Encoder
+	version uint64 // SDP o= version of our answers
+
+	// Input: decoded samples at pcmRate, then one frame at the mixing rate.
+	fifo    []int16
+	fifoLen int
+	inRes   *resample.Resampler // pcmRate -> mixing rate (nil when equal)
+	codecIn []int16             // one frame at pcmRate
+	in      []int16             // one frame at the mixing rate
+
+	// Output: private mix at the mixing rate, then at pcmRate, accumulated
+	// to the packet time, then encoded.
+	outRes     *resample.Resampler
+	private    []int16 // one frame at the mixing rate
+	codecOut   []int16 // one packet at pcmRate
+	frameInPkt int     // frames written into the current packet
+	pktFrames  int     // frames per packet (ptime / frame)
+	shared     *encGroup
+	payload    []byte
+	packet     []byte
+	rtcp       []byte
+	sentAny    bool
+
+	// Mix state.
+	muted, deaf, mixed   bool
+	talkGain, listenGain int32
+	det                  mix.Detector
+	talker               bool // mixed this frame as one of the loudest
+	hold                 sdpneg.Direction
+	prompts              []*player
+	timedOut             bool
+	joined               time.Time
+	underruns            uint64
+}
+
+// receive handles one datagram for this participant (receive goroutine).
+func (p *participant) receive(pk *hal.Packet, now time.Time) {
+	buf := pk.Buf[:pk.N]
+	p.mu.Lock()
+	if pk.RTCP {
+		p.sess.HandleRTCP(buf, pk.From, now)
+	} else {
+		m, v := p.sess.HandleRTP(buf, pk.From, now)
+		if v == rtpsession.Media && p.jb != nil {
+			p.jb.Push(m.Seq, m.Timestamp, m.SSRC, m.Marker, m.Payload, now)
+		}
+	}
+	p.evs = p.sess.Events(p.evs[:0])
+	evs := p.evs
+	p.mu.Unlock()
+	for _, ev := range evs {
+		switch ev.Kind {
+		case rtpsession.EventDigit:
+			p.conf.e.emit(Event{Kind: EventDTMF, Conference: p.conf.id, Participant: p.id, Digit: ev.Digit, At: now})
+		case rtpsession.EventRemoteChanged:
+			rtp, rtcp, _ := p.sess.Remote()
+			_ = p.conf.e.path.SetRemote(p.flow.ID, rtp)
+			_ = p.conf.e.path.SetRemoteRTCP(p.flow.ID, rtcp)
+			p.conf.e.emit(Event{Kind: EventRemoteChanged, Conference: p.conf.id, Participant: p.id, At: now})
+		}
+	}
+}
+
+// pull fills p.in with one frame at the mixing rate: packets due from the
+// jitter buffer are decoded, lost ones concealed, gaps filled with silence.
+// Conference lock held.
+func (p *participant) pull(now time.Time, rate int, frame time.Duration) {
+	need := len(p.codecIn)
+	p.mu.Lock()
+	for p.fifoLen < need {
+		f, st := p.jb.Pop(now)
+		if st == jitter.StatusWait {
+			break
+		}
+		n := p.samplesFor(f.Ticks)
+		if n <= 0 || p.fifoLen+n > len(p.fifo) {
+			n = need
+		}
+		dst := p.fifo[p.fifoLen : p.fifoLen+n]
+		switch st {
+		case jitter.StatusPacket:
+			got, err := p.dec.Decode(f.Payload, p.fifo[p.fifoLen:])
+			if err != nil || got <= 0 {
+				got, _ = p.dec.Conceal(dst)
+			}
+			n = got
+		case jitter.StatusLost:
+			got, err := p.dec.Conceal(dst)
+			if err != nil {
+				mix.Zero(dst)
+				got = len(dst)
+			}
+			n = got
+		default: // silence: DTX or a gap between talkspurts
+			mix.Zero(dst)
+		}
+		p.fifoLen += n
+	}
+	p.mu.Unlock()
+	if p.fifoLen < need {
+		// Nothing due: the stream is starting, on hold or gone quiet.
+		mix.Zero(p.fifo[p.fifoLen:need])
+		if p.fifoLen > 0 {
+			p.underruns++
+		}
+		p.fifoLen = need
+	}
+	copy(p.codecIn, p.fifo[:need])
+	p.fifoLen = copy(p.fifo, p.fifo[need:p.fifoLen])
+	if p.inRes != nil {
+		p.inRes.Process(p.codecIn, p.in)
+	} else {
+		copy(p.in, p.codecIn)
+	}
+}
+
+func (p *participant) samplesFor(ticks uint32) int {
+	return int(uint64(ticks) * uint64(p.pcmRate) / uint64(p.spec.Info.ClockRate))
+}
+
+// sends reports whether the participant wants our audio (not on hold, not deaf).
+func (p *participant) sends() bool {
+	return !p.deaf && (p.hold == sdpneg.SendRecv || p.hold == sdpneg.RecvOnly)
+}
+
+// contributes reports whether the participant's audio may enter the mix.
+func (p *participant) contributes() bool {
+	return p.mixed && !p.muted && (p.hold == sdpneg.SendRecv || p.hold == sdpneg.SendOnly)
+}
+
+// player plays one prompt.
+type player struct {
+	id   uint64
+	src  interface{ ForRate(int) ([]int16, error) }
+	pcm  []int16
+	pos  int
+	rate int
+}
+
+// next copies the prompt's next frame into dst (zero-padded at the end)
+// and reports whether the prompt has finished.
+func (pl *player) next(dst []int16) bool {
+	n := copy(dst, pl.pcm[pl.pos:])
+	mix.Zero(dst[n:])
+	pl.pos += n
+	return pl.pos >= len(pl.pcm)
+}
+
+// rerate moves the player to a new mixing rate, keeping its position in time.
+func (pl *player) rerate(rate int) {
+	if pl.rate == rate {
+		return
+	}
+	pcm, err := pl.src.ForRate(rate)
+	if err != nil {
+		pl.pos = len(pl.pcm)
+		return
+	}
+	pl.pos = pl.pos * rate / pl.rate
+	pl.pcm, pl.rate = pcm, rate
+}
