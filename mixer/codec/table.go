@@ -11,7 +11,7 @@ type Spec struct {
 	// codec's native PCM rate.
 	Info Info
 	// SDPChannels is the encoding parameter of the rtpmap line, the channel
-	// count ("opus/48000/2", RFC 7587 §7); 0 leaves it out.
+	// count ("opus/48000/2", RFC 7587 §6.2); 0 leaves it out.
 	SDPChannels int
 	// Fmtp holds the format parameters Confab offers (a=fmtp), or "".
 	Fmtp string
@@ -35,7 +35,7 @@ func NewTable(specs ...Spec) *Table {
 }
 
 // Lookup finds the codec with an SDP encoding name and clock rate. Names
-// compare without regard to case, as media subtype names do (RFC 4855 §3):
+// compare without regard to case, as media type names do (RFC 6838 §4.2):
 // "OPUS/48000" finds opus.
 func (t *Table) Lookup(name string, clockRate uint32) (Spec, bool) {
 	for _, s := range t.specs {

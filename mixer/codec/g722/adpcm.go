@@ -160,15 +160,17 @@ func (b *band) predict(d int32) {
 	a1 = min(max(a1, -lim), lim)
 
 	// UPZERO: the six zeros, by sign agreement of d with its predecessors.
-	// neg is -1 where the signs differ (sign bit of the XOR), and
-	// (step^neg)-neg is then -step, without a branch on random signs.
 	var step int32
 	if d != 0 {
 		step = 128
 	}
+	sgd := d >> 15
 	for i, di := range b.d {
-		neg := (di ^ d) >> 31
-		b.b[i] = sat16((step ^ neg) - neg + (b.b[i]*32640)>>15)
+		w := step
+		if di>>15 != sgd {
+			w = -step
+		}
+		b.b[i] = sat16(w + (b.b[i]*32640)>>15)
 	}
 
 	// DELAYA: shift the histories.

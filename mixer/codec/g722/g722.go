@@ -6,15 +6,13 @@
 // adaptive quantizer, the higher with a 2-bit one, each behind an adaptive
 // predictor of two poles and six zeros (block 4). The decoder mirrors it and
 // the receive QMF (§4.4) rebuilds 16 kHz. The arithmetic is the fixed-point
-// arithmetic of the Recommendation, so the output matches other conforming
-// implementations bit for bit; testdata/ holds vectors made with ffmpeg's
-// encoder and decoder to prove it.
+// arithmetic of the Recommendation: on the vectors in testdata/, made with
+// ffmpeg's G.722 encoder and decoder, the output matches bit for bit.
 //
 // In RTP, G.722 is payload type 9 with a clock rate of 8000 although it
 // samples at 16 kHz, an error in RFC 1890 kept for compatibility (RFC 3551
 // §4.5.2): a 20 ms frame is 320 samples, 160 octets and 160 timestamp units.
-// Each octet carries the 2 higher-band bits above the 6 lower-band bits
-// (G.722 §1.4: the higher-band bits are sent first).
+// Each octet carries the 2 higher-band bits above the 6 lower-band bits.
 //
 // Encoders and decoders keep their state from frame to frame and do not
 // allocate. Lost frames are concealed by pitch-synchronous waveform

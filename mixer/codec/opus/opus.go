@@ -2,7 +2,7 @@
 // -tags nolibopusfile, libopus-dev installed) as a mono Opus encoder and
 // decoder for the audio MCU.
 //
-// In SDP, Opus is always "opus/48000/2" (RFC 7587 §7): the RTP clock runs at
+// In SDP, Opus is always "opus/48000/2" (RFC 7587 §6.2): the RTP clock runs at
 // 48 kHz whatever the audio bandwidth, and the "/2" only says a receiver may
 // get stereo. Confab sends and decodes mono. The PCM side runs at a rate
 // chosen at construction, 8, 12, 16, 24 or 48 kHz, which libopus codes and
@@ -43,9 +43,10 @@ const (
 	DefaultComplexity = 5
 	// DefaultLossPercent is the packet loss the encoder plans FEC for.
 	DefaultLossPercent = 5
-	// MaxPacketSize is the largest packet a single frame can need, so a
-	// dst of this size never makes Encode fail (RFC 6716 §3.2.1).
-	MaxPacketSize = 1275
+	// MaxPacketSize holds any one-frame packet: a frame is at most 1275
+	// octets, plus the TOC octet (RFC 6716 §3.2.1, §3.2.2). libopus keeps
+	// within len(dst) anyway, trading quality for size.
+	MaxPacketSize = 1276
 	// DTXMaxLen is the largest payload Encode returns for a frame that DTX
 	// (RFC 7587 §3.1.3) left out: payloads this short need not be sent.
 	DTXMaxLen = 2

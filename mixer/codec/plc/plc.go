@@ -5,11 +5,11 @@
 // When a frame is lost, the last pitch period of the played signal is found
 // by normalised autocorrelation and repeated; after 10 ms and 20 ms of loss
 // the repeated segment grows to two and then three periods so the sound does
-// not turn buzzy (G.711 App. I §I.2.3). The level holds for the first 10 ms
+// not turn buzzy (as Appendix I does). The level holds for the first 10 ms
 // and then falls linearly to silence at 60 ms of consecutive loss
-// (§I.2.4). Splices are smoothed by overlap-adding a quarter pitch period,
+// (also as Appendix I). Splices are smoothed by overlap-adding a quarter pitch period,
 // and the first good frame after a loss is cross-faded from the concealed
-// signal (§I.2.5: 4 ms, plus 1 ms for each further 10 ms lost, at most 10 ms).
+// signal (4 ms, plus 1 ms for each further 10 ms lost, at most 10 ms).
 //
 // Unlike Appendix I, which delays all output by 3.75 ms to have room for the
 // first splice, the Concealer adds no delay: the first repeated period starts
@@ -96,7 +96,7 @@ func (c *Concealer) Reset() {
 
 // Received records a decoded frame. When it ends a run of lost frames, the
 // first milliseconds of pcm are rewritten in place to cross-fade from the
-// concealed signal into the decoded one (G.711 App. I §I.2.5), so pcm must be
+// concealed signal into the decoded one (as G.711 Appendix I does), so pcm must be
 // the buffer that will be played.
 func (c *Concealer) Received(pcm []int16) {
 	if c.lost > 0 {
@@ -166,7 +166,7 @@ func (c *Concealer) start() {
 
 // addPeriod makes the repeated segment one pitch period longer, taking one
 // more period from further back in the history, and cross-fades from the old
-// segment into the new one over a quarter period (G.711 App. I §I.2.3). The
+// segment into the new one over a quarter period, as G.711 Appendix I does. The
 // new segment continues at the same point of the history as the old one.
 func (c *Concealer) addPeriod() {
 	if c.periods > 0 {
