@@ -107,14 +107,15 @@ type Buffer struct {
 
 	// Stream state; all timestamps and sequence numbers are extended to
 	// int64, so wrap-around at 2^16 and 2^32 never shows past Push.
-	started bool
-	playing bool // Pop has handed out an item of this stream
-	ssrc    uint32
-	prev    streamID
-	base    time.Time // arrival of the stream's first packet: tick 0 of the local clock
-	hiSeq   int64     // highest sequence number received
-	hiTs    int64     // its timestamp
-	count   int       // slots in slotReady
+	started  bool
+	playing  bool // Pop has handed out an item of this stream
+	ssrc     uint32
+	firstSeq uint16 // sequence number of the stream's first packet
+	prev     streamID
+	base     time.Time // arrival of the stream's first packet: tick 0 of the local clock
+	hiSeq    int64     // highest sequence number received
+	hiTs     int64     // its timestamp
+	count    int       // slots in slotReady
 
 	// Playout state. The playout clock reads refTs + ticksSince(now); an item
 	// is due when its start is at or before that. playTs is where the next
@@ -209,7 +210,7 @@ func (b *Buffer) Push(seq uint16, ts uint32, ssrc uint32, marker bool, payload [
 	}
 	e, t, jump := b.extend(seq, ts)
 	if ssrc != b.ssrc || jump {
-		if b.straggler(seq, ts, ssrc) {
+		if b.straggler(seq, ts, ssrc, arrival) {
 			b.stats.Late++
 			return Late
 		}
@@ -267,7 +268,7 @@ func (b *Buffer) Push(seq uint16, ts uint32, ssrc uint32, marker bool, payload [
 func (b *Buffer) start(seq uint16, ts uint32, ssrc uint32, marker bool, payload []byte, arrival time.Time) {
 	e, t := seqOrigin+int64(seq), int64(ts)
 	b.started, b.playing, b.guessed = true, false, false
-	b.ssrc = ssrc
+	b.ssrc, b.firstSeq = ssrc, seq
 	b.base = arrival
 	b.hiSeq, b.hiTs = e, t
 	b.nextSeq, b.nextTs, b.playTs = e, t, t
@@ -287,28 +288,45 @@ func (b *Buffer) resync() {
 }
 
 // straggler reports whether a packet that would restart the stream is a
-// late, reordered packet of the stream that the last resync replaced.
-func (b *Buffer) straggler(seq uint16, ts uint32, ssrc uint32) bool {
+// late, reordered packet of the stream that the last resync replaced. It
+// must fit that stream, and be older than the present one's first packet
+// (same SSRC, whose timeline jumped), or, for an SSRC that was replaced, be
+// no newer than the last packet it sent or come within MaxDelay of the
+// switch: an SSRC that comes back later with newer packets takes over again.
+func (b *Buffer) straggler(seq uint16, ts uint32, ssrc uint32, arrival time.Time) bool {
 	p := b.prev
 	if !p.valid || ssrc != p.ssrc {
 		return false
 	}
-	ds := int64(int16(seq - p.seq))
-	dt := int64(int32(ts - p.ts))
-	return ds <= 0 && ds >= -maxSeqJump && dt <= 0 && dt >= -b.jumpTicks
+	ds, dt, jump := b.distance(seq, ts, p.seq, p.ts)
+	switch {
+	case jump:
+		return false
+	case ssrc == b.ssrc:
+		return int16(seq-b.firstSeq) < 0
+	}
+	return (ds <= 0 && dt <= 0) || float64(b.ticksSince(arrival)) <= b.maxTicks
 }
 
 // extend maps a wire sequence number and timestamp onto the stream's
-// extended ones (RFC 3550 Appendix A.1), and reports a jump: a distance too
-// large to be loss or reordering, or a timestamp that runs backwards while
-// the sequence number runs forwards.
+// extended ones (RFC 3550 Appendix A.1), and reports a jump.
 func (b *Buffer) extend(seq uint16, ts uint32) (e, t int64, jump bool) {
-	ds := int64(int16(seq - uint16(b.hiSeq)))
-	dt := int64(int32(ts - uint32(b.hiTs)))
+	ds, dt, jump := b.distance(seq, ts, uint16(b.hiSeq), uint32(b.hiTs))
+	return b.hiSeq + ds, b.hiTs + dt, jump
+}
+
+// distance returns how far a packet lies from a reference packet, in
+// sequence numbers and timestamp ticks, and reports a jump: a distance too
+// large to be loss or reordering, or a timestamp that runs backwards while
+// the sequence number runs forwards (RFC 3550 §5.1: audio timestamps grow
+// with the sampling instant).
+func (b *Buffer) distance(seq uint16, ts uint32, refSeq uint16, refTs uint32) (ds, dt int64, jump bool) {
+	ds = int64(int16(seq - refSeq))
+	dt = int64(int32(ts - refTs))
 	jump = ds > maxSeqJump || ds < -maxSeqJump ||
 		dt > b.jumpTicks || dt < -b.jumpTicks ||
 		(ds > 0 && dt < 0)
-	return b.hiSeq + ds, b.hiTs + dt, jump
+	return ds, dt, jump
 }
 
 // late records a packet that came after its playout time. Its slot keeps

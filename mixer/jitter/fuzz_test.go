@@ -32,54 +32,56 @@ func FuzzBuffer(f *testing.F) {
 		0, 0, 16, 0, 0, 0, 0, 1, // seq jump of 4096
 		3, 0, 0, 0, 0, 0, 0, 127,
 	})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 2 {
-			return
+	f.Fuzz(fuzzBuffer)
+}
+
+func fuzzBuffer(t *testing.T, data []byte) {
+	if len(data) < 2 {
+		return
+	}
+	cfg := Config{
+		ClockRate: []uint32{8000, 16000, 48000, 1000}[data[0]&3],
+		Slots:     MinSlots + int(data[0]>>2)%61,
+		MinDelay:  time.Duration(data[1]&15) * 10 * time.Millisecond,
+		MaxDelay:  time.Duration(data[1]>>4)*40*time.Millisecond + 150*time.Millisecond,
+	}
+	b, err := New(cfg)
+	if err != nil {
+		return
+	}
+	data = data[2:]
+	now := epoch
+	var seq uint16
+	var ts uint32
+	var pushes uint64
+	payload := make([]byte, 1600)
+	for ; len(data) >= opSize; data = data[opSize:] {
+		op := data[0]
+		now = now.Add(time.Duration(int8(data[7])) * time.Millisecond)
+		if op&3 == 3 {
+			popAll(t, b, now)
+			continue
 		}
-		cfg := Config{
-			ClockRate: []uint32{8000, 16000, 48000, 1000}[data[0]&3],
-			Slots:     MinSlots + int(data[0]>>2)%61,
-			MinDelay:  time.Duration(data[1]&15) * 10 * time.Millisecond,
-			MaxDelay:  time.Duration(data[1]>>4)*40*time.Millisecond + 150*time.Millisecond,
+		ds := binary.LittleEndian.Uint16(data[1:3])
+		dt := binary.LittleEndian.Uint32(data[3:7])
+		if op&32 != 0 {
+			seq, ts = ds, dt
+		} else {
+			seq += ds
+			ts += dt
 		}
-		b, err := New(cfg)
-		if err != nil {
-			return
+		n := []int{0, 2, 160, 1501}[op>>6]
+		p := payload[:n]
+		if n >= 2 {
+			binary.BigEndian.PutUint16(p, seq)
 		}
-		data = data[2:]
-		now := epoch
-		var seq uint16
-		var ts uint32
-		var pushes uint64
-		payload := make([]byte, 1600)
-		for ; len(data) >= opSize; data = data[opSize:] {
-			op := data[0]
-			now = now.Add(time.Duration(int8(data[7])) * time.Millisecond)
-			if op&3 == 3 {
-				popAll(t, b, now)
-				continue
-			}
-			ds := binary.LittleEndian.Uint16(data[1:3])
-			dt := binary.LittleEndian.Uint32(data[3:7])
-			if op&32 != 0 {
-				seq, ts = ds, dt
-			} else {
-				seq += ds
-				ts += dt
-			}
-			n := []int{0, 2, 160, 1501}[op>>6]
-			p := payload[:n]
-			if n >= 2 {
-				binary.BigEndian.PutUint16(p, seq)
-			}
-			b.Push(seq, ts, uint32(op>>3&3), op&4 != 0, p, now)
-			pushes++
-			if got := b.Stats(); got.Buffered > cfg.Slots || got.Buffered < 0 || got.Received != pushes {
-				t.Fatalf("stats = %+v after %d pushes, want Buffered within [0, %d]", got, pushes, cfg.Slots)
-			}
+		b.Push(seq, ts, uint32(op>>3&3), op&4 != 0, p, now)
+		pushes++
+		if got := b.Stats(); got.Buffered > cfg.Slots || got.Buffered < 0 || got.Received != pushes {
+			t.Fatalf("stats = %+v after %d pushes, want Buffered within [0, %d]", got, pushes, cfg.Slots)
 		}
-		popAll(t, b, now.Add(time.Second))
-	})
+	}
+	popAll(t, b, now.Add(time.Second))
 }
 
 // popAll pops until StatusWait and checks every item.

@@ -176,6 +176,49 @@ func TestJump(t *testing.T) {
 	}
 }
 
+func TestJumpWithReordering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tsStep uint32
+		ssrc   uint32 // of the packets from 100 on
+	}{
+		{"a packet from before a timestamp jump, arriving after it, is late", 30 * 8000, 1},
+		{"a packet of the old SSRC, arriving after the new one, is late", 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := stream{n: 200, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 10 * time.Millisecond}
+			ps := st.packets()
+			for i := 100; i < len(ps); i++ {
+				ps[i].ts += tt.tsStep
+				ps[i].ssrc = tt.ssrc
+			}
+			ps[99].at = ps[100].at + time.Millisecond
+			byArrival(ps)
+			s := newSim(t, Config{ClockRate: 8000})
+			s.runUntil(ps, 10*time.Second, s.playedSeq(st.seq0+uint16(st.n-1)))
+			stats := s.b.Stats()
+			if stats.Resets != 1 || stats.Late != 1 {
+				t.Fatalf("stats = %+v, want one reset and the straggler late", stats)
+			}
+			if got, want := s.played()[len(s.played())-100:], span(st.seq0+100, 100); !slices.Equal(got, want) {
+				t.Fatalf("after the jump played %v, want %v", got, want)
+			}
+		})
+	}
+	t.Run("a replaced SSRC that comes back with newer packets takes over again", func(t *testing.T) {
+		a := stream{n: 50, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 10 * time.Millisecond}
+		hold := stream{n: 50, rate: 8000, frame: 20 * time.Millisecond, seq0: 9000, ts0: 77, ssrc: 2, delay: 10 * time.Millisecond, start: time.Second}
+		back := stream{n: 50, rate: 8000, frame: 20 * time.Millisecond, seq0: 51, ts0: 50 * 160, ssrc: 1, delay: 10 * time.Millisecond, start: 2 * time.Second}
+		ps := append(append(a.packets(), hold.packets()...), back.packets()...)
+		s := newSim(t, Config{ClockRate: 8000})
+		s.runUntil(ps, 10*time.Second, s.playedSeq(back.seq0+uint16(back.n-1)))
+		if got := s.b.Stats().Resets; got != 2 {
+			t.Fatalf("Resets = %d, want 2", got)
+		}
+	})
+}
+
 func TestDTXGap(t *testing.T) {
 	tests := []struct {
 		name   string
