@@ -76,6 +76,7 @@ type Quality struct {
 	RemoteJitter    time.Duration // jitter the participant reports about our stream
 	RTT             time.Duration
 	Concealed       uint64 // frames concealed by PLC
+	Dropped         uint64 // inbound packets refused: malformed, unknown payload type, wrong source, SSRC floods
 	BufferDelay     time.Duration
 	MOS             float64 // estimate from the E-model (ITU-T G.107), 1..4.5
 }

@@ -166,7 +166,9 @@ func (p *participant) sends() bool {
 
 // contributes reports whether the participant's audio may enter the mix.
 func (p *participant) contributes() bool {
-	return p.mixed && !p.muted && (p.hold == sdpneg.SendRecv || p.hold == sdpneg.SendOnly)
+	// A caller who puts us on hold sends sendonly and, often, music on hold:
+	// it must not reach the conference (Asterisk and FreeSWITCH do the same).
+	return p.mixed && !p.muted && p.hold == sdpneg.SendRecv
 }
 
 // player plays one prompt.

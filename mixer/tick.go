@@ -285,6 +285,7 @@ func (c *Conference) quality(p *participant) Quality {
 		RemoteJitter:    s.RemoteJitter,
 		RTT:             s.RTT,
 		Concealed:       js.Concealed,
+		Dropped:         s.Dropped.Total(),
 		BufferDelay:     js.CurrentDelay,
 	}
 	if exp := int64(s.PacketsReceived) + s.Lost; exp > 0 && s.Lost > 0 {

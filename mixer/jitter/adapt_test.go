@@ -180,3 +180,60 @@ func TestClockDrift(t *testing.T) {
 		})
 	}
 }
+
+func TestDelayShrinksInSilence(t *testing.T) {
+	// Five seconds of 60 ms jitter raise the delay; one clean second lets
+	// the target fall faster than the delay may follow in speech (a packet
+	// a second). The rest is cut from the silence before the next talkspurt.
+	first := stream{n: 300, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 20 * time.Millisecond, jitter: 60 * time.Millisecond, seed: 2}
+	calm := first
+	calm.jitter = 0
+	ps := first.packets()
+	for i, p := range calm.packets() {
+		if i >= 250 {
+			ps[i] = p
+		}
+	}
+	second := stream{n: 100, rate: 8000, frame: 20 * time.Millisecond, seq0: 301, ts0: 400 * 160, ssrc: 1, delay: 20 * time.Millisecond, start: 8 * time.Second}
+	ps = append(ps, second.packets()...)
+	ps[300].marker = true
+	byArrival(ps)
+
+	s := newSim(t, Config{ClockRate: 8000})
+	var before Stats
+	s.onTick = func(at time.Duration) {
+		if at == 7*time.Second {
+			before = s.b.Stats()
+		}
+	}
+	s.run(ps, 10*time.Second)
+	var resumed *item
+	for i, it := range s.items {
+		if it.st == StatusPacket && it.f.Seq == second.seq0 {
+			resumed = &s.items[i]
+		}
+	}
+	if resumed == nil {
+		t.Fatal("the second talkspurt never played")
+	}
+	now := resumed.stats
+
+	t.Run("the delay is well above target when the talkspurt ends", func(t *testing.T) {
+		if excess := before.CurrentDelay - before.TargetDelay; excess < 15*time.Millisecond {
+			t.Fatalf("CurrentDelay = %v, TargetDelay = %v, want the delay 15ms or more above", before.CurrentDelay, before.TargetDelay)
+		}
+	})
+	t.Run("the next talkspurt starts at the target delay", func(t *testing.T) {
+		if got := now.CurrentDelay - now.TargetDelay; got.Abs() > 5*time.Millisecond {
+			t.Fatalf("CurrentDelay = %v, TargetDelay = %v, want within 5ms", now.CurrentDelay, now.TargetDelay)
+		}
+	})
+	t.Run("no packet is discarded for it", func(t *testing.T) {
+		if now.Discarded != before.Discarded || now.Inserted != before.Inserted {
+			t.Fatalf("Discarded %d -> %d, Inserted %d -> %d over the silence, want no change", before.Discarded, now.Discarded, before.Inserted, now.Inserted)
+		}
+		if n := s.count(StatusSilence); n < 50 {
+			t.Fatalf("%d silence items, want the second of silence played as such", n)
+		}
+	})
+}

@@ -1,0 +1,133 @@
+package mixer_test
+
+import (
+	"crypto/rand"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"confab/bench/phone"
+	"confab/mixer"
+	"confab/mixer/prompt"
+	"confab/mixer/sdpneg"
+)
+
+func TestHoldTakesACallerOutOfTheMixAndResumeBringsItBack(t *testing.T) {
+	b := startBridge(t, 41600, mixer.Config{})
+	c, _ := b.e.NewConference("hold")
+	a := newPhone(t, phone.Config{Codec: "PCMU", ToneHz: 600})
+	l := newPhone(t, phone.Config{Codec: "PCMU"})
+	ida := join(t, c, a)
+	join(t, c, l)
+	time.Sleep(600 * time.Millisecond)
+
+	held := strings.Replace(string(a.Offer()), "a=sendrecv", "a=sendonly", 1)
+	answer, err := c.Update(ida, []byte(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := sdpneg.Parse(answer); o.Direction != sdpneg.RecvOnly {
+		t.Fatalf("hold answered %s, want recvonly", o.Direction)
+	}
+	time.Sleep(200 * time.Millisecond)
+	l.Reset()
+	a.Reset()
+	time.Sleep(time.Second)
+	if level := phone.ToneLevel(l.Received(), 8000, 600); level > -30 {
+		t.Errorf("the held caller's music still reaches the conference at %.1f dB", level)
+	}
+	if n, _, _ := a.Counts(); n > 5 {
+		t.Errorf("the held caller was sent %d packets", n)
+	}
+
+	if _, err := c.Update(ida, a.Offer()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	l.Reset()
+	time.Sleep(time.Second)
+	if level := phone.ToneLevel(l.Received(), 8000, 600); level < -10 {
+		t.Errorf("after resume the caller is heard only at %.1f dB", level)
+	}
+}
+
+func TestAPromptReachesOnlyItsListener(t *testing.T) {
+	b := startBridge(t, 41800, mixer.Config{})
+	c, _ := b.e.NewConference("prompt")
+	x := newPhone(t, phone.Config{Codec: "G722"})
+	y := newPhone(t, phone.Config{Codec: "G722"})
+	idx := join(t, c, x)
+	join(t, c, y)
+	time.Sleep(300 * time.Millisecond)
+	x.Reset()
+	y.Reset()
+	id, err := c.Play(idx, prompt.Tone("test", 16000, 0.5, 800, 0, 1200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(3 * time.Second)
+	for done := false; !done; {
+		select {
+		case ev := <-b.e.Events():
+			done = ev.Kind == mixer.EventPromptDone && ev.PromptID == id
+		case <-deadline:
+			t.Fatal("no prompt-done event")
+		}
+	}
+	if level := phone.ToneLevel(x.Received(), 16000, 1200); level < -6 {
+		t.Errorf("the listener hears its prompt only at %.1f dB", level)
+	}
+	if rms := phone.RMS(y.Received()); rms > 100 {
+		t.Errorf("the other caller hears the prompt (rms %.0f)", rms)
+	}
+}
+
+func TestGarbageOnAMediaPortIsCountedAndTheMixGoesOn(t *testing.T) {
+	b := startBridge(t, 42000, mixer.Config{})
+	c, _ := b.e.NewConference("garbage")
+	talker := newPhone(t, phone.Config{Codec: "PCMU", ToneHz: 1000})
+	victim := newPhone(t, phone.Config{Codec: "PCMU"})
+	join(t, c, talker)
+	idv := join(t, c, victim)
+	port, _ := c.LocalPort(idv)
+	time.Sleep(300 * time.Millisecond)
+
+	// A flood from a stranger: truncated, wrong version, random bytes,
+	// absurd timestamps and many SSRCs, on both the RTP and RTCP ports.
+	attacker, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	junk := make([]byte, 200)
+	for i := 0; i < 3000; i++ {
+		_, _ = rand.Read(junk)
+		n := 1 + i%len(junk)
+		switch i % 4 {
+		case 0:
+			junk[0] = 0x80 // looks like RTP v2
+			junk[1] = 0
+		case 1:
+			junk[0] = 0x40 // RTP v1
+		}
+		dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port+uint16(i%2))
+		_, _ = attacker.WriteToUDPAddrPort(junk[:n], dst)
+	}
+	victim.Reset()
+	time.Sleep(time.Second)
+	if level := phone.ToneLevel(victim.Received(), 8000, 1000); level < -6 {
+		t.Errorf("during the flood the mix carries the talker only at %.1f dB", level)
+	}
+	q, err := c.Quality(idv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.PacketsReceived == 0 {
+		t.Error("the victim's own packets stopped counting")
+	}
+	if q.Dropped < 100 {
+		t.Errorf("only %d junk packets were counted as dropped", q.Dropped)
+	}
+}
