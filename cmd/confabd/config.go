@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// config is confabd's start-up configuration: flags, each also readable
+// from a CONFAB_* environment variable (the flag wins).
+type config struct {
+	Data     string
+	SIP      string
+	HTTP     string
+	RTPLow   uint16
+	RTPHigh  uint16
+	PublicIP netip.Addr
+	LogLevel string
+	Domain   string
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	fs := flag.NewFlagSet("confabd", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	data := fs.String("data", env("CONFAB_DATA", "./data"), "data directory (conferencing database, settings) [CONFAB_DATA]")
+	sip := fs.String("sip", env("CONFAB_SIP", "0.0.0.0:5060"), "SIP listen address, UDP and TCP [CONFAB_SIP]")
+	httpAddr := fs.String("http", env("CONFAB_HTTP", "127.0.0.1:8080"), "HTTP address of the API and web page [CONFAB_HTTP]")
+	ports := fs.String("rtp-ports", env("CONFAB_RTP_PORTS", "20000-29999"), "RTP port range LOW-HIGH [CONFAB_RTP_PORTS]")
+	public := fs.String("public-ip", env("CONFAB_PUBLIC_IP", ""), "address written into SDP and Contact (default: the outbound interface's) [CONFAB_PUBLIC_IP]")
+	level := fs.String("log-level", env("CONFAB_LOG_LEVEL", "info"), "debug, info, warn or error [CONFAB_LOG_LEVEL]")
+	domain := fs.String("domain", env("CONFAB_DOMAIN", ""), "SIP domain of Focus URIs (default: the public IP) [CONFAB_DOMAIN]")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, LogLevel: *level, Domain: *domain}
+	lo, hi, ok := strings.Cut(*ports, "-")
+	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if !ok || err1 != nil || err2 != nil {
+		return c, fmt.Errorf("-rtp-ports %q: want LOW-HIGH, e.g. 20000-29999", *ports)
+	}
+	c.RTPLow, c.RTPHigh = uint16(l), uint16(h)
+	if *public != "" {
+		a, err := netip.ParseAddr(*public)
+		if err != nil {
+			return c, fmt.Errorf("-public-ip %q: not an IP address", *public)
+		}
+		c.PublicIP = a.Unmap()
+	} else {
+		c.PublicIP = outboundAddr()
+	}
+	if c.Domain == "" {
+		c.Domain = c.PublicIP.String()
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("-data must name a directory"))
+	}
+	if _, err := netip.ParseAddrPort(c.SIP); err != nil {
+		errs = append(errs, fmt.Errorf("-sip %q: want IP:PORT", c.SIP))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		errs = append(errs, fmt.Errorf("-http %q: want HOST:PORT", c.HTTP))
+	}
+	if c.RTPLow < 1024 || c.RTPHigh <= c.RTPLow || c.RTPHigh-c.RTPLow < 3 {
+		errs = append(errs, fmt.Errorf("-rtp-ports %d-%d: want at least 4 ports above 1023", c.RTPLow, c.RTPHigh))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// outboundAddr is the address of the interface that routes to the outside.
+// Connecting a UDP socket sends nothing; it only asks the kernel for a route.
+func outboundAddr() netip.Addr {
+	conn, err := net.Dial("udp4", "192.0.2.1:9")
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}
+
+func getenv(k string) string { return os.Getenv(k) }

@@ -1,0 +1,177 @@
+// Command confabd is the Confab appliance daemon: it wires the conferencing
+// database, the audio MCU on the HAL packet path, the Focus Factory, the SIP
+// front and the HTTP API, and runs them until SIGTERM.
+//
+// Every flag has a CONFAB_* environment variable; `confabd -h` lists them.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"confab/focus"
+	"confab/focus/httpapi"
+	"confab/focus/serverfactory"
+	"confab/focus/sipfront"
+	"confab/focus/store"
+	"confab/hal/sockpath"
+	"confab/mixer"
+	"confab/mixer/prompt"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "confabd: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "confabd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config, console *os.File) error {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: level}))
+
+	// The conferencing database.
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.Data, "confab.db"), store.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("conferencing database: %w", err)
+	}
+	defer db.Close()
+	if err := ensureAdmin(ctx, db, console); err != nil {
+		return err
+	}
+
+	// The audio MCU on the packet path.
+	path, err := sockpath.New(netip.IPv4Unspecified(), cfg.RTPLow, cfg.RTPHigh, sockpath.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
+	}
+	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixer.Config{}, mixer.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	prompts, err := prompt.Load()
+	if err != nil {
+		return err
+	}
+
+	// The control plane: Conferencing Server Factory, Focus Factory, SIP front.
+	servers := serverfactory.NewLocal(func(id string) (focus.MCU, error) { return engine.NewConference(id) })
+	factory := focus.NewFactory(db, servers, prompts, focus.WithLogger(log), focus.WithDomain(cfg.Domain))
+	front, err := sipfront.New(factory, sipfront.WithLogger(log), sipfront.WithPublicAddr(cfg.PublicIP))
+	if err != nil {
+		return err
+	}
+
+	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log),
+		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
+		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", api.Handler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Confab conference bridge is running.\nSIP %s, media path %s.\nThe JSON API is at /api/v1/ (admin login).\n", cfg.SIP, path.Name())
+	})
+	httpLn, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 4)
+	go func() { errc <- wrap("mixer", engine.Run(runCtx)) }()
+	go func() {
+		for ev := range engine.Events() {
+			factory.HandleMCUEvent(ev)
+		}
+	}()
+	go func() { errc <- wrap("sip", front.ListenAndServe(runCtx, cfg.SIP)) }()
+	go func() {
+		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- wrap("http", err)
+		}
+	}()
+	select {
+	case <-front.Ready():
+	case err := <-errc:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("sip front did not start within 10 s")
+	}
+	fmt.Fprintf(console, "confabd ready: SIP udp+tcp %s, HTTP http://%s/, RTP %d-%d on %s (media path: %s), data %s\n",
+		cfg.SIP, httpLn.Addr(), cfg.RTPLow, cfg.RTPHigh, cfg.PublicIP, path.Name(), cfg.Data)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("component failed", "err", runErr)
+	}
+	// Orderly end: BYE to every call, stop serving, stop mixing, close the
+	// database (deferred) so every call record is written.
+	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = front.Shutdown(shutCtx)
+	_ = srv.Shutdown(shutCtx)
+	factory.Close()
+	cancel()
+	return runErr
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ensureAdmin makes sure there is an admin account: from
+// CONFAB_ADMIN_PASSWORD on first start, or a generated password printed once.
+func ensureAdmin(ctx context.Context, db *store.Store, console *os.File) error {
+	has, err := db.HasAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	if has {
+		return nil
+	}
+	pw := os.Getenv("CONFAB_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		pw = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if err := db.SetAdminPassword(ctx, "admin", pw); err != nil {
+		return fmt.Errorf("setting the admin password: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(console, "confabd: first start: the admin password is %s (user admin); it is shown only once\n", pw)
+	}
+	return nil
+}
