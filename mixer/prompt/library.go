@@ -39,7 +39,10 @@ func Load() (*Library, error) {
 			return nil, fmt.Errorf("prompt %s: %w", e.Name(), err)
 		}
 		name := strings.TrimSuffix(e.Name(), ".wav")
-		l.byName[name] = New(name, rate, pcm)
+		// A quarter second of silence first: a prompt often starts the moment
+		// a call is answered, before the phone has its audio path open.
+		lead := make([]int16, rate/4, rate/4+len(pcm))
+		l.byName[name] = New(name, rate, append(lead, pcm...))
 	}
 	// Rising two-note chime for a join, falling for a leave (the usual
 	// bridge convention, so callers tell them apart without words).
