@@ -181,59 +181,108 @@ func TestClockDrift(t *testing.T) {
 	}
 }
 
-func TestDelayShrinksInSilence(t *testing.T) {
-	// Five seconds of 60 ms jitter raise the delay; one clean second lets
-	// the target fall faster than the delay may follow in speech (a packet
-	// a second). The rest is cut from the silence before the next talkspurt.
-	first := stream{n: 300, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 20 * time.Millisecond, jitter: 60 * time.Millisecond, seed: 2}
-	calm := first
-	calm.jitter = 0
-	ps := first.packets()
-	for i, p := range calm.packets() {
-		if i >= 250 {
-			ps[i] = p
-		}
+func TestDelayMovesInSilence(t *testing.T) {
+	tests := []struct {
+		name string
+		// jitter of the first talkspurt, and of its last second
+		jitter, tail time.Duration
+		// whether the delay must grow (else shrink) at the end of it
+		grow bool
+	}{
+		// Five seconds of 60 ms jitter raise the delay; one clean second
+		// lets the target fall faster than the delay may follow in speech
+		// (a packet a second). The rest is cut from the silence.
+		{"a delay well above target is cut in the silence before the next talkspurt", 60 * time.Millisecond, 0, false},
+		// 8 ms of jitter raise the target by 8 ms and, the first packet
+		// having been the fastest, lower the delay by 4 ms: too little to
+		// chop speech for, enough to stretch the pause. (The stretch comes
+		// as the talkspurt runs out, in its 60 ms of concealment.)
+		{"a delay below target grows in the pause between talkspurts", 8 * time.Millisecond, 8 * time.Millisecond, true},
 	}
-	second := stream{n: 100, rate: 8000, frame: 20 * time.Millisecond, seq0: 301, ts0: 400 * 160, ssrc: 1, delay: 20 * time.Millisecond, start: 8 * time.Second}
-	ps = append(ps, second.packets()...)
-	ps[300].marker = true
-	byArrival(ps)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := stream{n: 300, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 20 * time.Millisecond, jitter: tt.jitter, seed: 1}
+			tail := first
+			tail.jitter = tt.tail
+			ps := first.packets()
+			ps[0].at = first.delay
+			for i, p := range tail.packets() {
+				if i >= 250 {
+					ps[i] = p
+				}
+			}
+			second := stream{n: 100, rate: 8000, frame: 20 * time.Millisecond, seq0: 301, ts0: 400 * 160, ssrc: 1, delay: 20 * time.Millisecond, start: 8 * time.Second}
+			ps = append(ps, second.packets()...)
+			ps[300].marker = true
+			byArrival(ps)
 
+			s := newSim(t, Config{ClockRate: 8000})
+			var before Stats
+			s.onTick = func(at time.Duration) {
+				if at == 5900*time.Millisecond { // the first talkspurt's end
+					before = s.b.Stats()
+				}
+			}
+			s.run(ps, 10*time.Second)
+			var now Stats
+			for _, it := range s.items {
+				if it.st == StatusPacket && it.f.Seq == second.seq0 {
+					now = it.stats
+				}
+			}
+			if now.Received == 0 {
+				t.Fatal("the second talkspurt never played")
+			}
+			off := before.CurrentDelay - before.TargetDelay
+			if (tt.grow && off > -10*time.Millisecond) || (!tt.grow && off < 15*time.Millisecond) {
+				t.Fatalf("at the end of the talkspurt CurrentDelay = %v, TargetDelay = %v: not the case under test", before.CurrentDelay, before.TargetDelay)
+			}
+			if got := now.CurrentDelay - now.TargetDelay; got.Abs() > 5*time.Millisecond {
+				t.Fatalf("as the next talkspurt starts CurrentDelay = %v, TargetDelay = %v, want within 5ms", now.CurrentDelay, now.TargetDelay)
+			}
+			// No packet was discarded for it, and any concealment is the
+			// 60 ms that follows the end of a talkspurt, plus one frame
+			// inserted there.
+			if now.Discarded != before.Discarded || now.Concealed > before.Concealed+4 {
+				t.Fatalf("stats went from %+v to %+v over the silence, want no packet discarded", before, now)
+			}
+			if tt.grow && now.Inserted == before.Inserted {
+				t.Fatalf("Inserted stayed %d over the silence, want silence inserted", now.Inserted)
+			}
+		})
+	}
+}
+
+func TestGapStretch(t *testing.T) {
 	s := newSim(t, Config{ClockRate: 8000})
-	var before Stats
-	s.onTick = func(at time.Duration) {
-		if at == 7*time.Second {
-			before = s.b.Stats()
-		}
+	for i := range 10 {
+		s.push(pkt{seq: uint16(i), ts: uint32(i) * 160, ssrc: 1, at: time.Duration(i) * 20 * time.Millisecond})
 	}
-	s.run(ps, 10*time.Second)
-	var resumed *item
-	for i, it := range s.items {
-		if it.st == StatusPacket && it.f.Seq == second.seq0 {
-			resumed = &s.items[i]
-		}
+	s.popAll(300 * time.Millisecond)
+	// The next talkspurt is buffered after a second of silence, and the
+	// target has just risen three packets above the delay.
+	s.push(pkt{seq: 10, ts: 10*160 + 8000, ssrc: 1, marker: true, at: 1200 * time.Millisecond})
+	s.b.target = s.b.level + 3*160
+	s.items = nil
+	for at := 1200 * time.Millisecond; s.count(StatusPacket) == 0 && at < 2*time.Second; at += 20 * time.Millisecond {
+		s.popAll(at)
 	}
-	if resumed == nil {
-		t.Fatal("the second talkspurt never played")
+	played := s.items[len(s.items)-1]
+	if played.st != StatusPacket {
+		t.Fatalf("the talkspurt never played: %v", s.b)
 	}
-	now := resumed.stats
-
-	t.Run("the delay is well above target when the talkspurt ends", func(t *testing.T) {
-		if excess := before.CurrentDelay - before.TargetDelay; excess < 15*time.Millisecond {
-			t.Fatalf("CurrentDelay = %v, TargetDelay = %v, want the delay 15ms or more above", before.CurrentDelay, before.TargetDelay)
+	t.Run("silence is inserted, not concealment", func(t *testing.T) {
+		if played.stats.Inserted != 3 || s.count(StatusLost) != 0 {
+			t.Fatalf("stats = %+v, %d lost items; want 3 silences inserted", played.stats, s.count(StatusLost))
 		}
 	})
-	t.Run("the next talkspurt starts at the target delay", func(t *testing.T) {
-		if got := now.CurrentDelay - now.TargetDelay; got.Abs() > 5*time.Millisecond {
-			t.Fatalf("CurrentDelay = %v, TargetDelay = %v, want within 5ms", now.CurrentDelay, now.TargetDelay)
+	t.Run("the talkspurt starts at the target delay", func(t *testing.T) {
+		if got := (played.stats.CurrentDelay - played.stats.TargetDelay).Abs(); got > 5*time.Millisecond {
+			t.Fatalf("CurrentDelay = %v, TargetDelay = %v, want within 5ms", played.stats.CurrentDelay, played.stats.TargetDelay)
 		}
-	})
-	t.Run("no packet is discarded for it", func(t *testing.T) {
-		if now.Discarded != before.Discarded || now.Inserted != before.Inserted {
-			t.Fatalf("Discarded %d -> %d, Inserted %d -> %d over the silence, want no change", before.Discarded, now.Discarded, before.Inserted, now.Inserted)
-		}
-		if n := s.count(StatusSilence); n < 50 {
-			t.Fatalf("%d silence items, want the second of silence played as such", n)
+		// Planned at 20 ms + 1.2 s of timestamps; three frames inserted.
+		if want := 1220*time.Millisecond + 60*time.Millisecond; played.at < want || played.at >= want+20*time.Millisecond {
+			t.Fatalf("talkspurt played at %v, want on the tick from %v", played.at, want)
 		}
 	})
 }

@@ -186,6 +186,9 @@ func (b *Buffer) Reset() {
 	b.level = b.target
 }
 
+// Config returns the buffer's configuration, defaults filled in.
+func (b *Buffer) Config() Config { return b.cfg }
+
 // Stats returns the running totals and the current estimates.
 func (b *Buffer) Stats() Stats {
 	s := b.stats

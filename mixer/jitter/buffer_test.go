@@ -22,7 +22,7 @@ func TestNew(t *testing.T) {
 		{"MaxDelay below MinDelay is refused", Config{ClockRate: 8000, MinDelay: 100 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, ErrInvalidConfig},
 		{"MaxDelay beyond the jump window is refused", Config{ClockRate: 8000, MaxDelay: 6 * time.Second}, ErrInvalidConfig},
 		{"fewer than four slots are refused", Config{ClockRate: 8000, Slots: 3}, ErrInvalidConfig},
-		{"more slots than the jump window are refused", Config{ClockRate: 8000, Slots: 1000}, ErrInvalidConfig},
+		{"more than 512 slots are refused", Config{ClockRate: 8000, Slots: 513}, ErrInvalidConfig},
 		{"a negative MaxPayload is refused", Config{ClockRate: 8000, MaxPayload: -1}, ErrInvalidConfig},
 	}
 	for _, tt := range tests {
@@ -48,8 +48,8 @@ func TestNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Config{ClockRate: 8000, MinDelay: DefaultMinDelay, MaxDelay: DefaultMaxDelay, Slots: DefaultSlots, MaxPayload: DefaultMaxPayload}
-		if b.cfg != want {
-			t.Fatalf("config = %+v, want %+v", b.cfg, want)
+		if got := b.Config(); got != want {
+			t.Fatalf("Config() = %+v, want %+v", got, want)
 		}
 		if got := b.Stats().TargetDelay; got != DefaultMinDelay {
 			t.Fatalf("initial TargetDelay = %v, want %v", got, DefaultMinDelay)
@@ -271,6 +271,108 @@ func TestLoss(t *testing.T) {
 			t.Fatalf("items cover %d ticks, want %d (the whole stream)", got, want)
 		}
 	})
+}
+
+func TestOutageLongerThanTheRing(t *testing.T) {
+	tests := []struct {
+		lost  int
+		slots int
+	}{
+		{40, 16},
+		{300, 16},
+		{400, 64},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d packets lost with %d slots are counted and the stream goes on", tt.lost, tt.slots), func(t *testing.T) {
+			st := stream{n: tt.lost + 200, rate: 8000, frame: 20 * time.Millisecond, seq0: 65000, ssrc: 9, delay: 15 * time.Millisecond, lose: burst(100, tt.lost)}
+			s := newSim(t, Config{ClockRate: 8000, Slots: tt.slots})
+			s.runUntil(st.packets(), time.Minute, s.playedSeq(st.seq0+uint16(st.n-1)))
+			if got, want := s.played(), without(span(st.seq0, st.n), span(st.seq0+100, tt.lost)); !slices.Equal(got, want) {
+				t.Fatalf("played %d packets, want the %d not lost, in order", len(got), len(want))
+			}
+			stats := s.b.Stats()
+			if stats.Lost != uint64(tt.lost) || stats.Dropped != 0 || stats.Resets != 0 {
+				t.Fatalf("stats = %+v, want %d lost and no drop or reset", stats, tt.lost)
+			}
+			if got, want := s.ticks(), uint64(st.n)*160; got != want {
+				t.Fatalf("items cover %d ticks, want %d (the whole stream)", got, want)
+			}
+		})
+	}
+}
+
+func TestPacketDuration(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(ps []pkt) // changes the 20 ms schedule
+		lose  int            // index of a packet lost late in the stream
+		ticks uint32         // wanted Ticks of its lost item
+	}{
+		{"a change to 40 ms packets is learned", func(ps []pkt) {
+			for i := 100; i < len(ps); i++ {
+				ps[i].ts += uint32(i-100) * 160
+				ps[i].at += time.Duration(i-100) * 20 * time.Millisecond
+			}
+		}, 150, 320},
+		{"a change to 10 ms packets is learned", func(ps []pkt) {
+			for i := 100; i < len(ps); i++ {
+				ps[i].ts -= uint32(i-100) * 80
+				ps[i].at -= time.Duration(i-100) * 10 * time.Millisecond
+			}
+		}, 150, 80},
+		{"one unmarked 40 ms gap is not taken for a duration", func(ps []pkt) {
+			for i := 100; i < len(ps); i++ {
+				ps[i].ts += 320
+				ps[i].at += 40 * time.Millisecond
+			}
+		}, 101, 160},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := stream{n: 200, rate: 8000, frame: 20 * time.Millisecond, seq0: 1, ssrc: 1, delay: 10 * time.Millisecond}
+			ps := st.packets()
+			tt.edit(ps)
+			lost := ps[tt.lose].seq
+			ps = append(ps[:tt.lose], ps[tt.lose+1:]...)
+			s := newSim(t, Config{ClockRate: 8000, MinDelay: 60 * time.Millisecond})
+			s.runUntil(ps, time.Minute, s.playedSeq(ps[len(ps)-1].seq))
+			for _, it := range s.items {
+				if it.st == StatusLost && it.f.Seq == lost {
+					if it.f.Ticks != tt.ticks {
+						t.Fatalf("lost item %+v covers %d ticks, want %d", it.f, it.f.Ticks, tt.ticks)
+					}
+					return
+				}
+			}
+			t.Fatalf("no lost item for packet %d", lost)
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{StatusPacket.String(), "packet"},
+		{StatusLost.String(), "lost"},
+		{StatusSilence.String(), "silence"},
+		{StatusWait.String(), "wait"},
+		{Status(0).String(), "Status(0)"},
+		{Accepted.String(), "accepted"},
+		{Duplicate.String(), "duplicate"},
+		{Late.String(), "late"},
+		{Reordered.String(), "reordered"},
+		{Dropped.String(), "dropped"},
+		{Reset.String(), "reset"},
+		{PushResult(9).String(), "PushResult(9)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want+" reads as such", func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Fatalf("String() = %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
 }
 
 // randomLoss loses each of n packets with probability p, never the first

@@ -55,8 +55,7 @@ func (b *Buffer) Pop(now time.Time) (Frame, Status) {
 			continue
 		}
 		if b.growDue(tick) {
-			b.lastAdjust = tick
-			return b.insert(), StatusLost
+			return b.insert(tick), StatusLost
 		}
 		return b.emit(sl), StatusPacket
 	}
@@ -308,8 +307,9 @@ func (b *Buffer) consume(sl *slot) int64 {
 
 // insert returns one concealed frame put in to grow the delay by its
 // duration: the playout clock steps back by as much.
-func (b *Buffer) insert() Frame {
+func (b *Buffer) insert(tick int64) Frame {
 	b.guessed = false
+	b.lastAdjust = tick
 	f := Frame{Seq: uint16(b.nextSeq), Timestamp: uint32(b.playTs), Ticks: uint32(b.ticks)}
 	b.refTs -= b.ticks
 	b.level += float64(b.ticks)

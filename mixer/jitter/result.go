@@ -94,7 +94,7 @@ func (r PushResult) String() string {
 // Stats are a Buffer's running totals and current estimates.
 type Stats struct {
 	Received  uint64 // packets given to Push
-	Lost      uint64 // sequence numbers never received (RFC 3550 §6.4.1 "cumulative number of packets lost"); a lost packet that turns up late is taken back off
+	Lost      uint64 // sequence numbers playout found missing (RFC 3550 §6.4.1 "cumulative number of packets lost"); one that turns up late is taken back off, one dropped unstored stays on
 	Late      uint64 // packets that arrived after their playout time
 	Duplicate uint64 // packets received twice
 	Reordered uint64 // packets stored after a later sequence number
