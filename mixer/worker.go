@@ -24,11 +24,12 @@ type worker struct {
 	mu    sync.Mutex
 	confs atomic.Pointer[[]*Conference] // copy-on-write: the tick reads without locking
 
-	out []hal.Packet // the frame's outgoing batch, reused
+	out  []hal.Packet  // the frame's outgoing batch, reused
+	wake chan struct{} // an idle worker sleeps until a conference arrives
 }
 
 func newWorker(e *Engine, i int) *worker {
-	w := &worker{e: e, index: i}
+	w := &worker{e: e, index: i, wake: make(chan struct{}, 1)}
 	empty := []*Conference{}
 	w.confs.Store(&empty)
 	return w
@@ -50,6 +51,10 @@ func (w *worker) add(c *Conference) {
 	copy(next, old)
 	next = append(next, c)
 	w.confs.Store(&next)
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (w *worker) remove(c *Conference) {
@@ -74,6 +79,16 @@ func (w *worker) run(ctx context.Context) {
 	timer := time.NewTimer(frame)
 	defer timer.Stop()
 	for {
+		if len(*w.confs.Load()) == 0 {
+			// Nothing to mix: sleep instead of ticking, and start a fresh
+			// frame clock when a conference arrives.
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.wake:
+			}
+			start, k = time.Now(), 0
+		}
 		k++
 		due := start.Add(time.Duration(k) * frame)
 		if d := time.Until(due); d > 0 {
