@@ -11,12 +11,20 @@
 // buffer runs the same on a synthetic schedule as on the wire.
 //
 // The target delay follows the RFC 3550 §6.4.1 interarrival jitter J (one
-// packet duration plus 3 J, within [MinDelay, MaxDelay]). It rises at once
-// and falls slowly. The delay actually applied is moved toward the target in
-// the gaps between talkspurts, where nothing is heard, or else by one frame
-// at a time: one packet discarded or one concealed frame inserted, at most
-// once a second. The same mechanism keeps the buffer level steady when the
-// sender's clock runs fast or slow against ours.
+// packet duration plus 3 J, within [MinDelay, MaxDelay]). It rises within a
+// few packets and falls over seconds. The delay actually applied is moved
+// toward the target in the gaps between talkspurts, where nothing is heard;
+// when the buffer runs dry while below target, in the concealment that has
+// to be played anyway; or else by one frame at a time, at most once a
+// second: one packet discarded or one concealed frame inserted. The same
+// mechanism keeps the buffer level steady when the sender's clock runs fast
+// or slow against ours.
+//
+// A missing packet is reported once, as StatusLost, when its time comes and
+// a later packet shows it missing. If nothing at all is buffered, the buffer
+// cannot tell loss from the end of a talkspurt (RFC 3551 §4.1 marks only the
+// start): it asks for concealment for 60 ms, then reports silence until a
+// packet comes.
 //
 // Memory is bounded and allocated in New: a ring of Slots packets of at most
 // MaxPayload bytes each. Push and Pop do not allocate, lock or log; a Buffer
