@@ -131,3 +131,32 @@ func TestGarbageOnAMediaPortIsCountedAndTheMixGoesOn(t *testing.T) {
 		t.Errorf("only %d junk packets were counted as dropped", q.Dropped)
 	}
 }
+
+func TestRTCPGivesTheBridgeRoundTripAndTheCallerReports(t *testing.T) {
+	b := startBridge(t, 42200, mixer.Config{})
+	c, _ := b.e.NewConference("rtcp")
+	ph := newPhone(t, phone.Config{Codec: "PCMU", ToneHz: 500})
+	other := newPhone(t, phone.Config{Codec: "PCMU", ToneHz: 700})
+	id := join(t, c, ph)
+	join(t, c, other)
+	// The bridge's first report comes within 1.25..3.75 s (RFC 3550 §6.2
+	// halved initial interval), the phone's receiver report one second later.
+	deadline := time.Now().Add(9 * time.Second)
+	var q mixer.Quality
+	for time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		q, _ = c.Quality(id)
+		if q.RTT > 0 && ph.RTCPReceived() > 0 {
+			break
+		}
+	}
+	if q.RTT <= 0 || q.RTT > 100*time.Millisecond {
+		t.Errorf("round trip from the caller's receiver reports: %v", q.RTT)
+	}
+	if ph.RTCPReceived() == 0 {
+		t.Error("the caller got no RTCP from the bridge")
+	}
+	if q.MOS < 4 || q.Codec != "PCMU" || q.PacketsReceived < 100 {
+		t.Errorf("quality of a clean loopback call: %+v", q)
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"confab/mixer/codec"
@@ -42,7 +45,17 @@ type Phone struct {
 	enc    codec.Encoder
 	dec    codec.Decoder
 	conn   *net.UDPConn
+	rtcp   *net.UDPConn // RTP port + 1 (RFC 3550 §11)
 	remote netip.AddrPort
+
+	// RTCP comes from pion/interceptor's report interceptors, as a WebRTC
+	// or softphone stack would send it: SR for our stream, RR for the
+	// bridge's, on a 1 s interval.
+	chain      *interceptor.Chain
+	local      interceptor.RTPWriter
+	remoteRTP  interceptor.RTPReader
+	rtcpReader interceptor.RTCPReader
+	rtcpSeen   int
 
 	mu       sync.Mutex
 	received []int16 // decoded audio, in arrival order
@@ -60,6 +73,8 @@ type Phone struct {
 	rate     int
 	phase    float64
 	digits   []byte
+	lossRand *xorshift
+	held     []byte // a packet held back to reorder
 }
 
 // New opens the phone's RTP socket.
@@ -96,14 +111,81 @@ func New(cfg Config) (*Phone, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Listen, 0)))
+	conn, rtcpConn, err := listenPair(cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Phone{cfg: cfg, spec: spec, enc: enc, dec: dec, conn: conn, rate: rate,
-		ssrc: binary.BigEndian.Uint32(b[:]), stop: make(chan struct{})}, nil
+	p := &Phone{cfg: cfg, spec: spec, enc: enc, dec: dec, conn: conn, rtcp: rtcpConn, rate: rate,
+		ssrc: binary.BigEndian.Uint32(b[:]), stop: make(chan struct{})}
+	if err := p.bindReports(); err != nil {
+		conn.Close()
+		rtcpConn.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// listenPair opens an even RTP port and the RTCP port above it.
+func listenPair(ip netip.Addr) (*net.UDPConn, *net.UDPConn, error) {
+	for try := 0; try < 50; try++ {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		if err != nil {
+			return nil, nil, err
+		}
+		port := c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		if port%2 != 0 || port == 65535 {
+			c.Close()
+			continue
+		}
+		r, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port+1)))
+		if err != nil {
+			c.Close()
+			continue
+		}
+		return c, r, nil
+	}
+	return nil, nil, errors.New("phone: no free RTP/RTCP port pair")
+}
+
+func (p *Phone) bindReports() error {
+	rf, err := report.NewReceiverInterceptor(report.ReceiverInterval(time.Second))
+	if err != nil {
+		return err
+	}
+	sf, err := report.NewSenderInterceptor(report.SenderInterval(time.Second))
+	if err != nil {
+		return err
+	}
+	recv, err := rf.NewInterceptor("")
+	if err != nil {
+		return err
+	}
+	send, err := sf.NewInterceptor("")
+	if err != nil {
+		return err
+	}
+	p.chain = interceptor.NewChain([]interceptor.Interceptor{recv, send})
+	p.chain.BindRTCPWriter(interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+		b, err := rtcp.Marshal(pkts)
+		if err != nil || !p.remote.IsValid() {
+			return 0, err
+		}
+		return p.rtcp.WriteToUDPAddrPort(b, netip.AddrPortFrom(p.remote.Addr(), p.remote.Port()+1))
+	}))
+	p.rtcpReader = p.chain.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return len(b), a, nil
+	}))
+	p.local = p.chain.BindLocalStream(&interceptor.StreamInfo{SSRC: p.ssrc, ClockRate: p.spec.Info.ClockRate, PayloadType: p.cfg.PayloadType},
+		interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+			b, err := (&rtp.Packet{Header: *h, Payload: payload}).Marshal()
+			if err != nil {
+				return 0, err
+			}
+			return p.transmit(b), nil
+		}))
+	return nil
 }
 
 // Addr is the phone's RTP address, for its SDP offer.
@@ -129,9 +211,33 @@ func (p *Phone) Offer() []byte {
 // Start sends RTP to remote and receives until Stop.
 func (p *Phone) Start(remote netip.AddrPort) {
 	p.remote = remote
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go p.sendLoop()
 	go p.recvLoop()
+	go p.rtcpLoop()
+}
+
+func (p *Phone) rtcpLoop() {
+	defer p.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := p.rtcp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		if _, _, err := p.rtcpReader.Read(buf[:n], nil); err == nil {
+			p.mu.Lock()
+			p.rtcpSeen++
+			p.mu.Unlock()
+		}
+	}
+}
+
+// RTCPReceived is how many RTCP compounds the bridge sent us.
+func (p *Phone) RTCPReceived() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rtcpSeen
 }
 
 // Stop ends sending and receiving.
@@ -142,7 +248,9 @@ func (p *Phone) Stop() {
 		close(p.stop)
 	}
 	_ = p.conn.SetReadDeadline(time.Now())
+	_ = p.rtcp.Close()
 	p.wg.Wait()
+	_ = p.chain.Close()
 	_ = p.conn.Close()
 }
 
@@ -165,7 +273,6 @@ func (p *Phone) sendLoop() {
 	frame := p.rate * int(p.cfg.Ptime/time.Millisecond) / 1000
 	pcm := make([]int16, frame)
 	payload := make([]byte, 1500)
-	var held []byte // a packet held back to reorder
 	start := time.Now()
 	var k int64
 	rng := newRand(p.ssrc)
@@ -199,22 +306,30 @@ func (p *Phone) sendLoop() {
 		if err != nil {
 			continue
 		}
-		pkt := p.packet(p.cfg.PayloadType, false, payload[:n])
+		h := rtp.Header{Version: 2, PayloadType: p.cfg.PayloadType, SequenceNumber: p.seq, Timestamp: p.ts, SSRC: p.ssrc}
 		p.seq++
 		p.ts += p.spec.Info.RTPTicks(frame)
-		if rng.float() < p.cfg.Loss {
-			continue
-		}
-		if held == nil && rng.float() < p.cfg.Reorder {
-			held = pkt
-			continue
-		}
-		_, _ = p.conn.WriteToUDPAddrPort(pkt, p.remote)
-		if held != nil {
-			_, _ = p.conn.WriteToUDPAddrPort(held, p.remote)
-			held = nil
-		}
+		p.lossRand = rng
+		_, _ = p.local.Write(&h, payload[:n], nil)
 	}
+}
+
+// transmit is the simulated network: it loses and reorders packets as
+// configured. Called from the send loop only.
+func (p *Phone) transmit(pkt []byte) int {
+	if p.lossRand.float() < p.cfg.Loss {
+		return len(pkt)
+	}
+	if p.held == nil && p.lossRand.float() < p.cfg.Reorder {
+		p.held = append([]byte(nil), pkt...)
+		return len(pkt)
+	}
+	_, _ = p.conn.WriteToUDPAddrPort(pkt, p.remote)
+	if p.held != nil {
+		_, _ = p.conn.WriteToUDPAddrPort(p.held, p.remote)
+		p.held = nil
+	}
+	return len(pkt)
 }
 
 // sendDigit sends an RFC 4733 event: three updates and three end packets.
@@ -267,6 +382,11 @@ func (p *Phone) recvLoop() {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
+		if p.remoteRTP == nil {
+			p.remoteRTP = p.chain.BindRemoteStream(&interceptor.StreamInfo{SSRC: pkt.SSRC, ClockRate: p.spec.Info.ClockRate},
+				interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) { return len(b), a, nil }))
+		}
+		_, _, _ = p.remoteRTP.Read(buf[:n], nil)
 		got, err := p.dec.Decode(pkt.Payload, pcm)
 		if err != nil {
 			continue
