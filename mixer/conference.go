@@ -86,7 +86,7 @@ func (c *Conference) fitParticipant(p *participant) {
 	frame := c.e.cfg.Frame
 	codecFrame := int(int64(p.pcmRate) * int64(frame) / int64(time.Second))
 	p.codecIn = make([]int16, codecFrame)
-	p.in = make([]int16, c.samples)
+	p.in = p.codecIn // one buffer when no resampling stands between
 	p.private = make([]int16, c.samples)
 	p.pktFrames = int(p.choice.Ptime / frame)
 	if p.pktFrames < 1 {
@@ -96,6 +96,7 @@ func (c *Conference) fitParticipant(p *participant) {
 	p.frameInPkt = 0
 	p.inRes, p.outRes = nil, nil
 	if p.pcmRate != c.rate {
+		p.in = make([]int16, c.samples)
 		p.inRes, _ = resample.New(p.pcmRate, c.rate)
 		p.outRes, _ = resample.New(c.rate, p.pcmRate)
 	}
@@ -132,7 +133,6 @@ func (c *Conference) Add(offer []byte, opts AddOptions) (ParticipantID, []byte, 
 		mixed:      !opts.Unmixed,
 		talkGain:   mix.Unity,
 		listenGain: mix.Unity,
-		fifo:       make([]int16, fifoSamples),
 		payload:    make([]byte, 1500),
 		packet:     make([]byte, 1500),
 		rtcp:       make([]byte, 1500),
@@ -239,7 +239,8 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 			sess.ContinueFrom(p.sess)
 		}
 		p.sess = sess
-		jb, err := jitter.New(jitter.Config{ClockRate: ch.Codec.ClockRate, MinDelay: c.e.cfg.JitterMin, MaxDelay: c.e.cfg.JitterMax})
+		jb, err := jitter.New(jitter.Config{ClockRate: ch.Codec.ClockRate, MinDelay: c.e.cfg.JitterMin, MaxDelay: c.e.cfg.JitterMax,
+			Slots: jitterSlots, MaxPayload: maxPayload(spec.Info.Name)})
 		if err != nil {
 			return fmt.Errorf("mixer: jitter buffer: %w", err)
 		}
@@ -249,6 +250,7 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 	}
 	if codecChanged {
 		p.spec, p.pcmRate, p.dec, p.enc = spec, pcmRate, dec, enc
+		p.fifo = make([]int16, fifoSamples(pcmRate, c.e.cfg.Frame))
 		p.fifoLen = 0
 	}
 	p.offer, p.choice = o, ch

@@ -13,9 +13,27 @@ import (
 	"confab/mixer/sdpneg"
 )
 
-// fifoSamples holds decoded audio waiting to be mixed: enough for a 120 ms
-// Opus packet at 48 kHz plus a frame.
-const fifoSamples = 8192
+// Per-participant memory is sized to the codec, so a thousand callers stay
+// within the CPU caches as far as they can: 32 packets of jitter buffer
+// (640 ms of 20 ms packets, beyond the 200 ms delay bound), payloads no
+// larger than the codec can make at 60 ms.
+const jitterSlots = 32
+
+func maxPayload(codecName string) int {
+	switch codecName {
+	case "opus":
+		return 1276 // one 120 ms Opus packet at most (RFC 6716 §3.4 R2)
+	case "PCMU", "PCMA", "G722":
+		return 480 // 60 ms at 8 bits a sample
+	}
+	return 1500
+}
+
+// fifoSamples holds decoded audio waiting to be mixed: the largest packet
+// (120 ms) plus a frame.
+func fifoSamples(pcmRate int, frame time.Duration) int {
+	return pcmRate*120/1000 + int(int64(pcmRate)*int64(frame)/int64(time.Second))
+}
 
 // participant is one caller's media inside a conference.
 //
@@ -117,6 +135,20 @@ func (p *participant) pull(now time.Time, rate int, frame time.Duration) {
 		if n <= 0 || p.fifoLen+n > len(p.fifo) {
 			n = need
 		}
+		if st == jitter.StatusPacket && p.fifoLen == 0 && n == need {
+			// The common case, one packet per frame: decode in place.
+			got, err := p.dec.Decode(f.Payload, p.codecIn)
+			if err == nil && got == need {
+				p.mu.Unlock()
+				p.toMixRate()
+				return
+			}
+			if err != nil || got <= 0 {
+				got, _ = p.dec.Conceal(p.codecIn)
+			}
+			p.fifoLen = copy(p.fifo, p.codecIn[:got])
+			continue
+		}
 		dst := p.fifo[p.fifoLen : p.fifoLen+n]
 		switch st {
 		case jitter.StatusPacket:
@@ -148,10 +180,14 @@ func (p *participant) pull(now time.Time, rate int, frame time.Duration) {
 	}
 	copy(p.codecIn, p.fifo[:need])
 	p.fifoLen = copy(p.fifo, p.fifo[need:p.fifoLen])
+	p.toMixRate()
+}
+
+// toMixRate brings the frame in codecIn to the mixing rate in p.in (the
+// same slice when the rates match).
+func (p *participant) toMixRate() {
 	if p.inRes != nil {
 		p.inRes.Process(p.codecIn, p.in)
-	} else {
-		copy(p.in, p.codecIn)
 	}
 }
 
