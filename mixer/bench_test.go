@@ -10,6 +10,7 @@ import (
 
 	"confab/hal"
 	"confab/hal/haltest"
+	"confab/mixer/codec/opus"
 	"confab/mixer/codec/registry"
 )
 
@@ -29,6 +30,7 @@ type loadPart struct {
 	pkt     []byte
 	n       int
 	seq     uint16
+	frame   int
 	ts      uint32
 	ticks   uint32
 	talking bool
@@ -66,10 +68,16 @@ func newLoad(b testing.TB, codecName string, confs, size int, talkers float64) *
 			if err != nil {
 				b.Fatal(err)
 			}
+			talking := talkEvery > 0 && i%talkEvery == 0
 			enc, _ := spec.NewEncoder(spec.Info.SampleRate)
+			if codecName == "opus" && !talking {
+				// A silent softphone runs Opus with DTX (RFC 7587 §3.1.3):
+				// it sends a packet only now and then.
+				enc, _ = opus.NewEncoder(spec.Info.SampleRate, opus.WithDTX())
+			}
 			frame := spec.Info.SampleRate / 50
 			lp := &loadPart{p: c.byID[id], pkt: make([]byte, 1500),
-				ticks: spec.Info.RTPTicks(frame), talking: talkEvery > 0 && i%talkEvery == 0}
+				ticks: spec.Info.RTPTicks(frame), talking: talking}
 			pcm := make([]int16, frame)
 			for k := 0; k < 50; k++ {
 				if lp.talking {
@@ -99,7 +107,13 @@ func (l *load) frame() {
 		binary.BigEndian.PutUint16(b[2:], lp.seq)
 		binary.BigEndian.PutUint32(b[4:], lp.ts)
 		binary.BigEndian.PutUint32(b[8:], 0xabc)
-		n := copy(b[12:], lp.payload[int(lp.seq)%len(lp.payload)])
+		payload := lp.payload[int(lp.frame)%len(lp.payload)]
+		lp.frame++
+		if len(payload) <= opus.DTXMaxLen {
+			lp.ts += lp.ticks // a DTX frame is not sent
+			continue
+		}
+		n := copy(b[12:], payload)
 		lp.seq++
 		lp.ts += lp.ticks
 		pk := hal.Packet{Flow: lp.p.flow.ID, From: lp.p.offer.Remote, Buf: b, N: 12 + n}
