@@ -81,7 +81,18 @@ func runLoad(n, size int, talkers float64, warm, window time.Duration) (string, 
 	if err := child.Start(); err != nil {
 		return "", err
 	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	defer func() {
+		// QUIT lets the child finish its profile; kill it if it does not go.
+		_, _ = io.WriteString(stdin, "QUIT\n")
+		done := make(chan struct{})
+		go func() { _ = child.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = child.Process.Kill()
+			<-done
+		}
+	}()
 	rd := bufio.NewReader(stdout)
 	ask := func(line string) (string, error) {
 		if _, err := io.WriteString(stdin, line+"\n"); err != nil {

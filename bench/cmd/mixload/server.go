@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"confab/hal/sockpath"
@@ -20,6 +22,16 @@ import (
 //	ADD <conference> <base64 SDP offer>  ->  OK <our RTP port>
 //	STATS                                ->  one JSON object
 func runServer(in io.Reader, out io.Writer) error {
+	if path := os.Getenv("MIXLOAD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	path, err := sockpath.New(netip.MustParseAddr("127.0.0.1"), 30000, 39998)
 	if err != nil {
 		return err
@@ -66,6 +78,8 @@ func runServer(in io.Reader, out io.Writer) error {
 			b, _ := json.Marshal(map[string]uint64{"Frames": s.Frames, "LateFrames": s.LateFrames, "SkippedFrames": s.SkippedFrames,
 				"RxPackets": s.Path.RxPackets, "TxPackets": s.Path.TxPackets, "RxDropped": s.Path.RxDropped, "TxErrors": s.TxErrors})
 			fmt.Fprintf(w, "%s\n", b)
+		case len(f) == 1 && f[0] == "QUIT":
+			return nil
 		default:
 			fmt.Fprintf(w, "ERR unknown command\n")
 		}
