@@ -156,6 +156,7 @@ func TestRTCPGivesTheBridgeRoundTripAndTheCallerReports(t *testing.T) {
 	if ph.RTCPReceived() == 0 {
 		t.Error("the caller got no RTCP from the bridge")
 	}
+	t.Logf("quality %+v", q)
 	if q.MOS < 4 || q.Codec != "PCMU" || q.PacketsReceived < 100 {
 		t.Errorf("quality of a clean loopback call: %+v", q)
 	}
