@@ -8,7 +8,7 @@ export GOFLAGS ?= -tags=nolibopusfile
 APT_PKGS   := libopus-dev libopusfile-dev pkg-config sip-tester baresip ffmpeg espeak-ng sox bc tshark iproute2 clang llvm libbpf-dev
 BIN        := bin
 
-.PHONY: all build run test test-short bench generate deps vet fmt clean
+.PHONY: all build run test test-short bench generate check-generated deps vet fmt clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench: deps
 
 generate:
 	$(GO) generate ./...
+
+# check-generated fails when the committed eBPF objects and bindings under
+# ebpf/ differ from what `make generate` builds from the C sources.
+check-generated: deps
+	./ebpf/check-generated.sh
 
 clean:
 	rm -rf $(BIN) data

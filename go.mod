@@ -32,3 +32,5 @@ require (
 	modernc.org/sqlite v1.62.0 // indirect
 	periph.io/x/conn/v3 v3.7.3 // indirect
 )
+
+tool github.com/cilium/ebpf/cmd/bpf2go
