@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // config is confabd's start-up configuration: flags, each also readable
@@ -22,6 +23,10 @@ type config struct {
 	PublicIP netip.Addr
 	LogLevel string
 	Domain   string
+	// MediaTimeout ends a call that sends no RTP or RTCP for this long.
+	MediaTimeout time.Duration
+	// SessionTimer is the RFC 4028 session interval confabd asks for.
+	SessionTimer time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -39,10 +44,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	public := fs.String("public-ip", env("CONFAB_PUBLIC_IP", ""), "address written into SDP and Contact (default: the outbound interface's) [CONFAB_PUBLIC_IP]")
 	level := fs.String("log-level", env("CONFAB_LOG_LEVEL", "info"), "debug, info, warn or error [CONFAB_LOG_LEVEL]")
 	domain := fs.String("domain", env("CONFAB_DOMAIN", ""), "SIP domain of Focus URIs (default: the public IP) [CONFAB_DOMAIN]")
+	mediaTimeout := fs.Duration("media-timeout", envDuration(getenv, "CONFAB_MEDIA_TIMEOUT", 30*time.Second), "end calls without media for this long [CONFAB_MEDIA_TIMEOUT]")
+	sessionTimer := fs.Duration("session-timer", envDuration(getenv, "CONFAB_SESSION_TIMER", 30*time.Minute), "RFC 4028 session interval [CONFAB_SESSION_TIMER]")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, LogLevel: *level, Domain: *domain}
+	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, LogLevel: *level, Domain: *domain,
+		MediaTimeout: *mediaTimeout, SessionTimer: *sessionTimer}
 	lo, hi, ok := strings.Cut(*ports, "-")
 	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
 	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
@@ -79,6 +87,12 @@ func (c config) validate() error {
 	if c.RTPLow < 1024 || c.RTPHigh <= c.RTPLow || c.RTPHigh-c.RTPLow < 3 {
 		errs = append(errs, fmt.Errorf("-rtp-ports %d-%d: want at least 4 ports above 1023", c.RTPLow, c.RTPHigh))
 	}
+	if c.MediaTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("-media-timeout %v: want at least 1s", c.MediaTimeout))
+	}
+	if c.SessionTimer < 90*time.Second {
+		errs = append(errs, fmt.Errorf("-session-timer %v: RFC 4028 wants at least 90s", c.SessionTimer))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -99,3 +113,12 @@ func outboundAddr() netip.Addr {
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+func envDuration(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if v := getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}

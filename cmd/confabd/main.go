@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
-	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixer.Config{}, mixer.WithLogger(log))
+	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixer.Config{MediaTimeout: cfg.MediaTimeout}, mixer.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,10 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	// The control plane: Conferencing Server Factory, Focus Factory, SIP front.
 	servers := serverfactory.NewLocal(func(id string) (focus.MCU, error) { return engine.NewConference(id) })
 	factory := focus.NewFactory(db, servers, prompts, focus.WithLogger(log), focus.WithDomain(cfg.Domain))
-	front, err := sipfront.New(factory, sipfront.WithLogger(log), sipfront.WithPublicAddr(cfg.PublicIP))
+	dir := sipDirectory{db}
+	front, err := sipfront.New(factory, sipfront.WithLogger(log), sipfront.WithPublicAddr(cfg.PublicIP),
+		sipfront.WithDomain(cfg.Domain), sipfront.WithAuth(dir), sipfront.WithRegistrar(dir), sipfront.WithTrunks(dir),
+		sipfront.WithSessionTimer(cfg.SessionTimer))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"confab/focus/sipfront"
+	"confab/focus/sipfront/digest"
+	"confab/focus/store"
+)
+
+// sipDirectory gives the SIP front what it needs from the conferencing
+// database: digest credentials of phones and trunks, registrations that
+// survive restarts, and trunks by peer address with their DID mapping.
+type sipDirectory struct{ db *store.Store }
+
+var (
+	_ sipfront.Authenticator  = sipDirectory{}
+	_ sipfront.Registrar      = sipDirectory{}
+	_ sipfront.TrunkDirectory = sipDirectory{}
+)
+
+// HA1 returns the stored digest hash of a phone, or computes one for a
+// trunk's inbound credentials (RFC 7616 §3.4.2).
+func (d sipDirectory) HA1(ctx context.Context, username, realm string, alg digest.Algorithm) (string, bool, error) {
+	u, err := d.db.UserByName(ctx, username)
+	switch {
+	case err == nil:
+		if !strings.EqualFold(u.Realm, realm) {
+			return "", false, nil
+		}
+		if alg == digest.SHA256 {
+			return u.HA1SHA256, true, nil
+		}
+		return u.HA1MD5, true, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return "", false, err
+	}
+	trunks, err := d.db.ListTrunks(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, t := range trunks {
+		if t.Username != "" && t.Username == username {
+			a1 := username + ":" + realm + ":" + t.Password
+			if alg == digest.SHA256 {
+				h := sha256.Sum256([]byte(a1))
+				return hex.EncodeToString(h[:]), true, nil
+			}
+			h := md5.Sum([]byte(a1))
+			return hex.EncodeToString(h[:]), true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// userOf takes the user part of an address of record.
+func userOf(aor string) string {
+	s := strings.TrimPrefix(strings.TrimPrefix(aor, "sips:"), "sip:")
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (d sipDirectory) Upsert(ctx context.Context, b sipfront.Binding) error {
+	user := b.User
+	if user == "" {
+		user = userOf(b.AOR)
+	}
+	return d.db.UpsertRegistration(ctx, store.Registration{Username: user, Contact: b.Contact, Source: b.Source,
+		Transport: strings.ToLower(b.Transport), ExpiresAt: b.Expires, CallID: b.CallID, CSeq: b.CSeq})
+}
+
+func (d sipDirectory) Delete(ctx context.Context, aor, contact string) error {
+	err := d.db.DeleteRegistration(ctx, userOf(aor), contact)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (d sipDirectory) Lookup(ctx context.Context, aor string) ([]sipfront.Binding, error) {
+	regs, err := d.db.ActiveRegistrations(ctx, userOf(aor), time.Now())
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]sipfront.Binding, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, sipfront.Binding{AOR: aor, User: r.Username, Contact: r.Contact, Expires: r.ExpiresAt,
+			CallID: r.CallID, CSeq: r.CSeq, Source: r.Source, Transport: strings.ToUpper(r.Transport)})
+	}
+	return out, nil
+}
+
+func (d sipDirectory) TrunkForAddress(addr netip.Addr) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t, err := d.db.TrunkForAddress(ctx, addr)
+	if err != nil {
+		return "", false
+	}
+	return t.Name, true
+}
+
+func (d sipDirectory) TargetForDID(trunk, did string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t, err := d.db.TrunkByName(ctx, trunk)
+	if err != nil {
+		return "", false
+	}
+	conf, err := d.db.ConferenceForDID(ctx, t.ID, did)
+	if err != nil || conf == "" {
+		return "", false
+	}
+	return conf, true
+}
