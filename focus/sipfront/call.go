@@ -41,7 +41,7 @@ type call struct {
 	dest         string
 	local        sip.ToHeader   // our side as the To of the INVITE, with our tag
 	remote       sip.FromHeader // the caller as the From of the INVITE
-	remoteTarget sip.Uri        // the caller's Contact (RFC 3261 §12.1.1)
+	remoteTarget sip.Uri        // the caller's Contact (RFC 3261 §12.1.1); under mu
 	routes       []sip.Header   // Route set from Record-Route, in order (RFC 3261 §12.1.1)
 	contact      *sip.ContactHeader
 	viaHost      string
@@ -269,9 +269,10 @@ func (c *call) newRequest(method sip.RequestMethod) *sip.Request {
 	c.mu.Lock()
 	c.localCSeq++
 	seq := c.localCSeq
+	target := *c.remoteTarget.Clone()
 	c.mu.Unlock()
 
-	req := sip.NewRequest(method, *c.remoteTarget.Clone())
+	req := sip.NewRequest(method, target)
 	req.AppendHeader(c.f.viaFor(c.transport, c.viaHost, c.viaPort))
 	maxfwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxfwd)

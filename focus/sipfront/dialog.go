@@ -127,34 +127,23 @@ func (f *Front) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		f.respond(tx, req, rej.code, rej.reason, rej.headers...)
 		return
 	}
-	defer c.endOffer()
 	f.respond(tx, req, sip.StatusTrying, "Trying")
-
-	st, rej := f.renegotiateTimer(req)
+	st, answer, rej := f.reinviteAnswer(c, req)
+	if rej != nil || len(req.Body()) > 0 {
+		// The offer-answer exchange ends with this response (RFC 3264 §4),
+		// so the next offer may come as soon as it is out.
+		c.endOffer()
+	} else {
+		// We offer in the 2xx; the exchange ends with the ACK.
+		defer c.endOffer()
+	}
 	if rej != nil {
 		f.respond(tx, req, rej.code, rej.reason, rej.headers...)
 		return
 	}
 	c.mu.Lock()
-	answer := c.localSDP
-	c.mu.Unlock()
-	// Without an offer the 2xx carries ours and the ACK the answer (RFC 3261
-	// §14.2); a session refresh usually looks like that.
-	if len(req.Body()) > 0 {
-		if rej := checkOffer(req, f.localAgent(req)); rej != nil {
-			f.respond(tx, req, rej.code, rej.reason, rej.headers...)
-			return
-		}
-		var err error
-		if answer, err = f.reoffer(c, req.Body()); err != nil {
-			// The session goes on unchanged (RFC 3261 §14.2).
-			rej := reofferRejection(err, f.localAgent(req))
-			f.respond(tx, req, rej.code, rej.reason, rej.headers...)
-			return
-		}
-	}
-	c.mu.Lock()
 	c.localSDP, c.timer = answer, st
+	c.refreshTarget(req)
 	c.mu.Unlock()
 
 	res := f.okResponse(req, c, answer)
@@ -168,6 +157,30 @@ func (f *Front) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		f.stats.ackTimeouts.Add(1)
 		f.end(c, "ack timeout", "no ACK")
 	}
+}
+
+// reinviteAnswer negotiates the session timer and answers the offer of a
+// re-INVITE. Without an offer the 2xx carries ours and the ACK the answer
+// (RFC 3261 §14.2); a session refresh usually looks like that. On an error
+// the session goes on unchanged.
+func (f *Front) reinviteAnswer(c *call, req *sip.Request) (sessionTimer, []byte, *rejection) {
+	st, rej := f.renegotiateTimer(req)
+	if rej != nil {
+		return st, nil, rej
+	}
+	if len(req.Body()) == 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return st, c.localSDP, nil
+	}
+	if rej := checkOffer(req, f.localAgent(req)); rej != nil {
+		return st, nil, rej
+	}
+	answer, err := f.reoffer(c, req.Body())
+	if err != nil {
+		return st, nil, reofferRejection(err, f.localAgent(req))
+	}
+	return st, answer, nil
 }
 
 // onUpdate handles UPDATE (RFC 3311): an offer to answer, or, without a
@@ -211,6 +224,7 @@ func (f *Front) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 		c.localSDP = answer
 	}
 	c.timer = st
+	c.refreshTarget(req)
 	c.mu.Unlock()
 	var res *sip.Response
 	if answer != nil {
@@ -242,6 +256,14 @@ func (f *Front) renegotiateTimer(req *sip.Request) (sessionTimer, *rejection) {
 		return st, reject(422, "Session Interval Too Small", tooSmallHeaders(f.cfg.minSE)...)
 	}
 	return st, nil
+}
+
+// refreshTarget takes the Contact of a target refresh request (re-INVITE,
+// UPDATE) as the new remote target (RFC 3261 §12.2.2). c.mu is held.
+func (c *call) refreshTarget(req *sip.Request) {
+	if ct := req.Contact(); ct != nil && !ct.Address.Wildcard && ct.Address.Host != "" {
+		c.remoteTarget = *ct.Address.Clone()
+	}
 }
 
 // reoffer passes an offer to the Member.

@@ -192,17 +192,21 @@ func (f *Front) ListenAndServe(ctx context.Context, addr string) error {
 		return fmt.Errorf("sipfront: client: %w", err)
 	}
 	f.cli = cli
-	close(f.ready)
-	f.log.Info("listening", "addr", f.addr.String(), "transports", "udp,tcp")
 
 	errc := make(chan error, 2)
 	go func() { errc <- f.srv.ServeUDP(&screenedPacketConn{PacketConn: udp, parser: f.parser, f: f}) }()
 	go func() { errc <- f.srv.ServeTCP(&screenedListener{Listener: tcp, parser: f.parser, f: f}) }()
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
+	// Requests we send over UDP (BYE, refreshes, Dial) leave from the
+	// listening socket, which sipgo's connection pool must know by then.
+	serveErr := f.awaitUDPPool(ctx, errc)
+	if serveErr == nil {
+		close(f.ready)
+		f.log.Info("listening", "addr", f.addr.String(), "transports", "udp,tcp")
+		select {
+		case <-ctx.Done():
+		case serveErr = <-errc:
+		}
 	}
 	f.closing.Store(true)
 	_ = udp.Close()
@@ -216,6 +220,24 @@ func (f *Front) ListenAndServe(ctx context.Context, addr string) error {
 		return fmt.Errorf("sipfront: serve: %w", serveErr)
 	}
 	return nil
+}
+
+// awaitUDPPool waits until sipgo has registered the UDP listener.
+func (f *Front) awaitUDPPool(ctx context.Context, errc <-chan error) error {
+	pool := f.ua.TransportLayer().Pool("udp")
+	for {
+		if c := pool.Get(f.udpLaddr.String()); c != nil {
+			_, _ = c.TryClose() // Get took a reference
+			return nil
+		}
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func boolToInt(b bool) int {

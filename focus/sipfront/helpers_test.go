@@ -23,7 +23,7 @@ func testLogger() *slog.Logger {
 }
 
 // startFront runs a Front on a free loopback port until the test ends.
-func startFront(t *testing.T, j *echoJoiner, opts ...Option) *Front {
+func startFront(t testing.TB, j *echoJoiner, opts ...Option) *Front {
 	t.Helper()
 	opts = append([]Option{WithLogger(testLogger()), withTimers(50*time.Millisecond, 400*time.Millisecond)}, opts...)
 	f, err := New(j, opts...)
@@ -233,3 +233,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func sdpHas(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+func answerWith(user, password string) sipgo.AnswerOptions {
+	return sipgo.AnswerOptions{Username: user, Password: password}
+}
