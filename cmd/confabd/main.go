@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -39,7 +40,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if path := os.Getenv("CONFAB_CPUPROFILE"); path != "" {
+		// For performance work: a CPU profile of the whole run.
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(ctx, cfg, os.Stdout); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "confabd: %v\n", err)
 		os.Exit(1)
 	}
