@@ -137,8 +137,8 @@ type failures struct {
 	lockedUntil time.Time
 }
 
-func newLockout(max int, window, lockFor time.Duration, now func() time.Time) *lockout {
-	return &lockout{max: max, window: window, lockFor: lockFor, now: now, sources: make(map[netip.Addr]*failures)}
+func newLockout(limit int, window, lockFor time.Duration, now func() time.Time) *lockout {
+	return &lockout{max: limit, window: window, lockFor: lockFor, now: now, sources: make(map[netip.Addr]*failures)}
 }
 
 func (l *lockout) locked(a netip.Addr) bool {

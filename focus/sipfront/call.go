@@ -68,6 +68,7 @@ type call struct {
 	timerGen     uint64
 	stimer       *time.Timer
 	hangup       string // the Focus's reason, once it called Hangup
+	hangupLeave  string // the reason Member.Leave gets after that hangup
 	hungUp       bool
 	cancelOnce   sync.Once
 	hangupOnce   sync.Once
@@ -122,20 +123,24 @@ func (f *Front) newCall(req *sip.Request, localTag string) *call {
 // ended): before the answer the INVITE gets 480 Temporarily Unavailable,
 // after it a BYE goes out; both carry the reason in a Reason header (RFC
 // 3326). It does not block.
-func (c *call) Hangup(reason string) {
+func (c *call) Hangup(reason string) { c.hangUp("hangup", reason) }
+
+// hangUp ends the call from our side; leaveReason is what Member.Leave
+// gets, text goes in the Reason header.
+func (c *call) hangUp(leaveReason, text string) {
 	c.mu.Lock()
 	if c.hungUp || c.state == stateEnded {
 		c.mu.Unlock()
 		return
 	}
-	c.hungUp, c.hangup = true, reason
+	c.hungUp, c.hangup, c.hangupLeave = true, text, leaveReason
 	state := c.state
 	c.mu.Unlock()
 	switch state {
 	case stateProceeding:
 		c.hangupOnce.Do(func() { close(c.hangupCh) })
 	case stateConfirmed:
-		c.f.end(c, "hangup", reason)
+		c.f.end(c, leaveReason, text)
 		// In stateAnswered the INVITE handler sends the BYE once the ACK
 		// is in (RFC 3261 §15: not before the ACK or its timeout).
 	}
@@ -153,7 +158,7 @@ func (f *Front) end(c *call, leaveReason, byeText string) {
 		req := c.newRequest(sip.BYE)
 		// Q.850 cause 16, normal call clearing, with the Focus's text.
 		req.AppendHeader(reasonHeader("Q.850", 16, byeText))
-		ctx, cancel := context.WithTimeout(context.Background(), 64*f.cfg.t1)
+		ctx, cancel := context.WithTimeout(f.baseContext(), 64*f.cfg.t1)
 		defer cancel()
 		if res, err := f.send(ctx, req); err != nil {
 			f.log.Debug("BYE not answered", "call_id", c.key.callID, "error", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -334,3 +336,82 @@ func newCanceled(parent context.Context) (context.Context, context.CancelFunc) {
 }
 
 var errCanceledOnPurpose = errors.New("test cancels the INVITE")
+
+func TestHangupBeforeAnswer(t *testing.T) {
+	j := newEchoJoiner()
+	j.setBlock(true)
+	f := startFront(t, j)
+	c := newCaller(t, f, "UDP")
+	ctx := testContext(t)
+	result := make(chan error, 1)
+	go func() { _, err := c.invite(ctx, "7001", offerSDP("sendrecv")); result <- err }()
+	eventually(t, "Join", func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.joins) == 1 })
+	j.lastJoin(t).leg.Hangup("wrong PIN")
+
+	var de *sipgo.ErrDialogResponse
+	if err := <-result; !errors.As(err, &de) || de.Res.StatusCode != 480 {
+		t.Fatalf("INVITE: %v, want 480", err)
+	}
+	if r := header(de.Res, "Reason"); !strings.Contains(r, `text="wrong PIN"`) {
+		t.Fatalf("Reason %q", r)
+	}
+	eventually(t, "the late member to leave", func() bool {
+		ms := j.allMembers()
+		if len(ms) != 1 {
+			return false
+		}
+		_, _, leaves := ms[0].snapshot()
+		return len(leaves) == 1 && leaves[0] == "hangup"
+	})
+}
+
+// An RFC 2543 style ACK reuses the INVITE's branch and so reaches the
+// INVITE transaction rather than OnAck; it must confirm the call too.
+func TestAckWithTheInviteBranch(t *testing.T) {
+	j := newEchoJoiner()
+	f := startFront(t, j, withTimers(200*time.Millisecond, time.Second))
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	me := conn.LocalAddr().String()
+	sdp := offerSDP("sendrecv")
+	invite := "INVITE sip:7001@" + f.Addr().String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bKsamebranch\r\n" +
+		"From: <sip:old@" + me + ">;tag=1\r\nTo: <sip:7001@" + f.Addr().String() + ">\r\n" +
+		"Call-ID: samebranch@test\r\nCSeq: 1 INVITE\r\nContact: <sip:old@" + me + ">\r\nMax-Forwards: 70\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + string(sdp)
+	front := net.UDPAddrFromAddrPort(f.Addr())
+	if _, err := conn.WriteToUDP([]byte(invite), front); err != nil {
+		t.Fatal(err)
+	}
+	var ok *sip.Response
+	buf := make([]byte, 4096)
+	for ok == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no 200: %v", err)
+		}
+		if msg, err := sip.ParseMessage(buf[:n]); err == nil {
+			if res, isRes := msg.(*sip.Response); isRes && res.StatusCode == 200 {
+				ok = res
+			}
+		}
+	}
+	ack := "ACK sip:7001@" + f.Addr().String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bKsamebranch\r\n" +
+		"From: <sip:old@" + me + ">;tag=1\r\nTo: " + header(ok, "To") + "\r\n" +
+		"Call-ID: samebranch@test\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.WriteToUDP([]byte(ack), front); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the call to be confirmed", func() bool { return stateOf(f, "samebranch@test") == stateConfirmed })
+	// No more 200 retransmissions once confirmed (after any in flight).
+	time.Sleep(300 * time.Millisecond)
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := conn.Read(buf); err == nil {
+		t.Fatalf("still got %q after the ACK", buf[:n])
+	}
+}

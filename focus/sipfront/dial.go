@@ -66,7 +66,8 @@ var _ focus.Leg = (*Outbound)(nil)
 // Dial calls target (a SIP URI; ;transport=tcp selects TCP) with an SDP
 // offer and returns the callee's answer once the call is up (INVITE, 2xx,
 // ACK). A final error response is a *StatusError; cancelling ctx before the
-// answer sends CANCEL.
+// answer sends CANCEL. In the call's dialog the Front takes BYE and OPTIONS
+// from the callee; other requests get 481 for now.
 func (f *Front) Dial(ctx context.Context, target string, offer []byte, opts ...DialOption) ([]byte, *Outbound, error) {
 	select {
 	case <-f.ready:
@@ -163,7 +164,7 @@ func (o *Outbound) Hangup(reason string) {
 		bye := sip.NewRequest(sip.BYE, o.remoteTarget())
 		bye.AppendHeader(reasonHeader("Q.850", 16, reason))
 		bye.AppendHeader(sip.NewHeader("User-Agent", f.cfg.userAgent))
-		ctx, cancel := context.WithTimeout(context.Background(), 64*f.cfg.t1)
+		ctx, cancel := context.WithTimeout(f.baseContext(), 64*f.cfg.t1)
 		defer cancel()
 		if err := o.sess.WriteBye(ctx, bye); err != nil {
 			f.log.Debug("BYE for outgoing call failed", "call_id", o.key.callID, "error", err)

@@ -253,7 +253,7 @@ func (f *Front) renegotiateTimer(req *sip.Request) (sessionTimer, *rejection) {
 	}
 	st, tooSmall := negotiateTimer(f.cfg.sessionInterval, f.cfg.minSE, tr)
 	if tooSmall {
-		return st, reject(422, "Session Interval Too Small", tooSmallHeaders(f.cfg.minSE)...)
+		return st, reject(statusIntervalTooSmall, "Session Interval Too Small", tooSmallHeaders(f.cfg.minSE)...)
 	}
 	return st, nil
 }

@@ -165,8 +165,9 @@ func (f *Front) guarded(h sipgo.RequestHandler) sipgo.RequestHandler {
 }
 
 // ListenAndServe serves SIP over UDP and TCP on addr (host:port; port 0
-// picks a free port, the same for both) until ctx is done. Call Shutdown
-// before cancelling ctx to end calls with BYE.
+// picks a free port, the same for both) until ctx is done; it may be called
+// once. Call Shutdown before cancelling ctx to end calls with BYE: requests
+// still in flight when ctx ends are abandoned.
 func (f *Front) ListenAndServe(ctx context.Context, addr string) error {
 	if !f.serving.CompareAndSwap(false, true) {
 		return ErrServing
@@ -344,13 +345,14 @@ func (f *Front) shutdownCall(c *call) {
 	switch state {
 	case stateProceeding, stateAnswered:
 		// The INVITE handler answers 480 (or sends BYE after the ACK).
-		c.Hangup("shutdown")
+		c.hangUp("shutdown", "shutdown")
 	case stateConfirmed:
 		f.end(c, "shutdown", "shutdown")
 	}
 }
 
-// Calls returns the number of calls in progress.
+// Calls returns the number of incoming calls in progress, from their INVITE
+// to their end.
 func (f *Front) Calls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

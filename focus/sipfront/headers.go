@@ -25,6 +25,12 @@ type message interface {
 	To() *sip.ToHeader
 }
 
+// Status codes sipgo has no (or an HTTP-named) constant for.
+const (
+	statusUnsupportedURIScheme = 416 // RFC 3261 §21.4.15
+	statusIntervalTooSmall     = 422 // RFC 4028 §6
+)
+
 // headerValues returns the comma-separated elements of every header named
 // by one of names (the long form and, where RFC 3261 §7.3.3 defines one, the
 // compact form), trimmed and without empty elements.

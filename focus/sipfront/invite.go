@@ -55,14 +55,14 @@ func (f *Front) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	c := f.newCall(req, sip.GenerateTagN(16))
+	c.timer = adm.timer
 	mergeKey := fromTag(req) + "\x00" + c.key.callID + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
 	if !f.addCall(c, mergeKey) {
 		c.cancelJoin()
-		f.rejectInvite(tx, req, reject(482, "Loop Detected"))
+		f.rejectInvite(tx, req, reject(sip.StatusLoopDetected, "Loop Detected"))
 		return
 	}
 	defer f.doneInflight(mergeKey)
-	c.timer = adm.timer
 
 	// A CANCEL makes sipgo answer 200 to it and 487 to the INVITE; we only
 	// stop the Join (RFC 3261 §9.2).
@@ -151,13 +151,13 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 		return
 	}
 	c.mu.Lock()
-	hungUp, reason := c.hungUp, c.hangup
+	hungUp, reason, leaveReason := c.hungUp, c.hangup, c.hangupLeave
 	ended := c.state == stateEnded
 	c.mu.Unlock()
 	switch {
 	case ended:
 	case hungUp:
-		f.end(c, "hangup", reason)
+		f.end(c, leaveReason, reason)
 	default:
 		f.armTimer(c)
 	}
@@ -199,13 +199,13 @@ func (f *Front) callCanceled(c *call, joined <-chan joinResult) {
 // 480 with the Focus's reason (RFC 3326), and Leave for its Member.
 func (f *Front) hungUpEarly(tx sip.ServerTransaction, req *sip.Request, c *call, joined <-chan joinResult) {
 	c.mu.Lock()
-	reason := c.hangup
+	reason, leaveReason := c.hangup, c.hangupLeave
 	c.mu.Unlock()
-	f.finish(c, "hangup")
+	f.finish(c, leaveReason)
 	f.rejectInvite(tx, req, reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable",
 		reasonHeader("SIP", sip.StatusTemporarilyUnavailable, reason)))
 	if joined != nil {
-		go func() { jr := <-joined; c.leaveLate(jr.member, "hangup") }()
+		go func() { jr := <-joined; c.leaveLate(jr.member, leaveReason) }()
 	}
 }
 
@@ -263,7 +263,7 @@ func (f *Front) admit(req *sip.Request, tx sip.ServerTransaction) (admission, *r
 	}
 	st, tooSmall := negotiateTimer(f.cfg.sessionInterval, f.cfg.minSE, tr)
 	if tooSmall {
-		return adm, reject(422, "Session Interval Too Small", tooSmallHeaders(f.cfg.minSE)...)
+		return adm, reject(statusIntervalTooSmall, "Session Interval Too Small", tooSmallHeaders(f.cfg.minSE)...)
 	}
 	adm.timer = st
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"confab/focus/sipfront/digest"
@@ -199,8 +200,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: WithRequireAuth needs WithAuth", ErrBadOption)
 	case c.t1 <= 0 || c.t2 < c.t1:
 		return fmt.Errorf("%w: timers", ErrBadOption)
-	case c.domain == "":
-		return fmt.Errorf("%w: empty domain", ErrBadOption)
+	case c.domain == "" || strings.ContainsAny(c.domain, " \t\r\n\"<>;,@"):
+		return fmt.Errorf("%w: domain %q is not a host name", ErrBadOption, c.domain)
+	case strings.ContainsFunc(c.userAgent, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%w: user agent has control characters", ErrBadOption)
 	}
 	return nil
 }

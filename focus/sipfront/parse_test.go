@@ -283,3 +283,31 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestNewValidatesOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want error
+	}{
+		{"defaults are valid", nil, nil},
+		{"requiring auth without an Authenticator is refused", []Option{WithRequireAuth(true)}, ErrBadOption},
+		{"a session interval below Min-SE is refused", []Option{WithSessionTimer(60 * time.Second)}, ErrBadOption},
+		{"a domain with a quote is refused", []Option{WithDomain(`con"fab`)}, ErrBadOption},
+		{"a user agent with CR LF is refused", []Option{WithUserAgent("x\r\nVia: evil")}, ErrBadOption},
+		{"a lockout of zero failures is refused", []Option{WithLockout(0, time.Minute, time.Minute)}, ErrBadOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(newEchoJoiner(), tt.opts...)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("New = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("a nil joiner is refused", func(t *testing.T) {
+		if _, err := New(nil); !errors.Is(err, ErrNoJoiner) {
+			t.Fatalf("New(nil) = %v", err)
+		}
+	})
+}

@@ -150,7 +150,7 @@ func checkRequest(req *sip.Request) *rejection {
 	}
 	// RFC 4475 §3.1.2.16 (badvers): a version we do not speak gets 505.
 	if req.SipVersion != "SIP/2.0" {
-		return reject(505, "Version Not Supported")
+		return reject(sip.StatusVersionNotSupported, "Version Not Supported")
 	}
 	// RFC 4475 §3.1.2.17 (mismatch01): the CSeq method must be the
 	// request's method (RFC 3261 §8.1.1.5).
@@ -160,7 +160,7 @@ func checkRequest(req *sip.Request) *rejection {
 	// RFC 3261 §8.2.2.1, RFC 4475 §3.3.2 (unkscm): 416 for a Request-URI
 	// scheme we do not handle.
 	if s := strings.ToLower(req.Recipient.Scheme); s != "sip" && s != "sips" {
-		return reject(416, "Unsupported URI Scheme")
+		return reject(statusUnsupportedURIScheme, "Unsupported URI Scheme")
 	}
 	// RFC 3261 §8.2.2.3: Require with an extension we lack gets 420 and an
 	// Unsupported list; ACK and CANCEL are exempt.
@@ -172,7 +172,7 @@ func checkRequest(req *sip.Request) *rejection {
 			}
 		}
 		if len(unsupported) > 0 {
-			return reject(420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
+			return reject(sip.StatusBadExtension, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
 		}
 	}
 	return nil

@@ -88,7 +88,7 @@ func (f *Front) refresh(c *call) {
 		req.AppendHeader(&ct)
 		req.SetBody(sdp)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 64*f.cfg.t1)
+	ctx, cancel := context.WithTimeout(f.baseContext(), 64*f.cfg.t1)
 	defer cancel()
 	res, err := f.send(ctx, req)
 	if err == nil && method == sip.INVITE && res.IsSuccess() {
