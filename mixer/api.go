@@ -75,7 +75,8 @@ type Quality struct {
 	Jitter          time.Duration // RFC 3550 interarrival jitter of what we receive
 	RemoteJitter    time.Duration // jitter the participant reports about our stream
 	RTT             time.Duration
-	Concealed       uint64 // frames concealed by PLC
+	Concealed       uint64 // frames concealed (PLC or FEC)
+	FECRecovered    uint64 // of those, frames rebuilt from Opus in-band FEC
 	Dropped         uint64 // inbound packets refused: malformed, unknown payload type, wrong source, SSRC floods
 	BufferDelay     time.Duration
 	MOS             float64 // estimate from the E-model (ITU-T G.107), 1..4.5

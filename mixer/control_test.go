@@ -161,3 +161,27 @@ func TestRTCPGivesTheBridgeRoundTripAndTheCallerReports(t *testing.T) {
 		t.Errorf("quality of a clean loopback call: %+v", q)
 	}
 }
+
+func TestOpusLossIsRebuiltFromInBandFEC(t *testing.T) {
+	b := startBridge(t, 42400, mixer.Config{})
+	c, _ := b.e.NewConference("fec")
+	talker := newPhone(t, phone.Config{Codec: "opus", ToneHz: 440, Loss: 0.05})
+	listener := newPhone(t, phone.Config{Codec: "opus"})
+	id := join(t, c, talker)
+	join(t, c, listener)
+	time.Sleep(3 * time.Second)
+	q, err := c.Quality(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("quality %+v", q)
+	if q.PacketsLost == 0 {
+		t.Fatal("the lossy talker lost nothing: the test is not testing")
+	}
+	if q.FECRecovered == 0 {
+		t.Errorf("%d packets lost and none rebuilt from FEC", q.PacketsLost)
+	}
+	if level := phone.ToneLevel(lastSecond(listener), listener.Rate(), 440); level < -6 {
+		t.Errorf("the listener hears the lossy talker at %.1f dB", level)
+	}
+}

@@ -90,6 +90,7 @@ type participant struct {
 	timedOut             bool
 	joined               time.Time
 	underruns            uint64
+	fecRecovered         uint64 // lost frames rebuilt from the next packet's FEC
 }
 
 // receive handles one datagram for this participant (receive goroutine).
@@ -158,7 +159,20 @@ func (p *participant) pull(now time.Time, rate int, frame time.Duration) {
 			}
 			n = got
 		case jitter.StatusLost:
-			got, err := p.dec.Conceal(dst)
+			got, err := 0, error(nil)
+			if fec, ok := p.dec.(codec.FECDecoder); ok {
+				// The next packet, if it is here, carries the lost frame
+				// again at lower quality (Opus in-band FEC): better than PLC.
+				if next, have := p.jb.Next(); have {
+					got, err = fec.DecodeFEC(next, dst)
+					if err == nil && got > 0 {
+						p.fecRecovered++
+					}
+				}
+			}
+			if got <= 0 || err != nil {
+				got, err = p.dec.Conceal(dst)
+			}
 			if err != nil {
 				mix.Zero(dst)
 				got = len(dst)

@@ -285,6 +285,7 @@ func (c *Conference) quality(p *participant) Quality {
 		RemoteJitter:    s.RemoteJitter,
 		RTT:             s.RTT,
 		Concealed:       js.Concealed,
+		FECRecovered:    p.fecRecovered,
 		Dropped:         s.Dropped.Total(),
 		BufferDelay:     js.CurrentDelay,
 	}

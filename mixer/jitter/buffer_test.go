@@ -390,3 +390,31 @@ func randomLoss(p float64, seed uint64, n int) func(int) bool {
 func burst(first, n int) func(int) bool {
 	return func(i int) bool { return i >= first && i < first+n }
 }
+
+func TestNextShowsThePacketAfterALossForFEC(t *testing.T) {
+	b, err := New(Config{ClockRate: 8000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(100, 0)
+	// Packets 0, 1, 3: packet 2 is lost; 3 arrives in time.
+	for _, seq := range []uint16{0, 1, 3} {
+		b.Push(seq, uint32(seq)*160, 7, false, []byte{byte(seq)}, start.Add(time.Duration(seq)*20*time.Millisecond))
+	}
+	now := start.Add(200 * time.Millisecond)
+	var sawLoss bool
+	for i := 0; i < 4; i++ {
+		f, st := b.Pop(now)
+		if st == StatusLost {
+			sawLoss = true
+			next, ok := b.Next()
+			if !ok || len(next) != 1 || next[0] != 3 {
+				t.Fatalf("after losing packet %d, Next = %v %v; want packet 3", f.Seq, next, ok)
+			}
+			break
+		}
+	}
+	if !sawLoss {
+		t.Fatal("the missing packet was never reported lost")
+	}
+}

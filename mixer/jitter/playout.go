@@ -342,3 +342,18 @@ func (b *Buffer) skipTo(x int64) {
 		b.stats.Dropped++
 	}
 }
+
+// Next returns the payload of the packet that plays next, if it is already
+// buffered, without consuming it. After a StatusLost it is the packet that
+// follows the lost one, whose in-band FEC (Opus, RFC 6716 §2.1.7) can
+// rebuild the lost frame. The payload is valid until the next Push or Pop.
+func (b *Buffer) Next() ([]byte, bool) {
+	if !b.started {
+		return nil, false
+	}
+	sl := b.head()
+	if sl == nil {
+		return nil, false
+	}
+	return b.payload(sl), true
+}
