@@ -110,6 +110,7 @@ func (f *Front) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		go func() { jr := <-joined; c.leaveLate(jr.member, "timeout") }()
 		return
 	}
+	c.cancelJoin() // Join is over; release its timer now, not at the call's end
 	if jr.err != nil {
 		f.finish(c, "rejected")
 		f.rejectInvite(tx, req, joinRejection(jr.err, f.localAgent(req)))

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,6 +179,27 @@ func TestRegister(t *testing.T) {
 		}
 	})
 
+	t.Run("an expired nonce with the right password gets a fresh challenge marked stale", func(t *testing.T) {
+		clk := &safeClock{t: time.Now()}
+		reg := newMemRegistrar()
+		reg.now = clk.now
+		f := startFront(t, newEchoJoiner(), WithAuth(users{"alice": "wonderland"}), WithRegistrar(reg), withClock(clk.now))
+		c := newCaller(t, f, "UDP")
+		ctx := testContext(t)
+		uri := c.uri("")
+		uri.User = ""
+		res := c.register(ctx, "alice", "<sip:alice@127.0.0.1:5099>", "", "", 1)
+		auth := digestAnswer(t, challengeFor(t, res, "SHA-256"), "SHA-256", "alice", "wonderland", "REGISTER", uri.String(), 1)
+		clk.advance(time.Hour)
+		res = c.register(ctx, "alice", "<sip:alice@127.0.0.1:5099>", "", auth, 2)
+		if res.StatusCode != 401 || !strings.Contains(challengeFor(t, res, "SHA-256"), "stale=true") {
+			t.Fatalf("status %d challenges %v, want 401 with stale=true", res.StatusCode, headersOf(res, "WWW-Authenticate"))
+		}
+		if s := f.Stats(); s.AuthFailures != 0 {
+			t.Fatalf("a stale nonce counted as a failure: %+v", s)
+		}
+	})
+
 	t.Run("too short an expiry gets 423 with Min-Expires", func(t *testing.T) {
 		f := startFront(t, newEchoJoiner(), WithAuth(users{"alice": "wonderland"}), WithRegistrar(newMemRegistrar()))
 		c := newCaller(t, f, "UDP")
@@ -289,3 +311,12 @@ func TestTrunkCalls(t *testing.T) {
 		}
 	})
 }
+
+// safeClock is a test clock the Front's goroutines may read.
+type safeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *safeClock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *safeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
