@@ -34,12 +34,17 @@ type loadPart struct {
 	ts      uint32
 	ticks   uint32
 	talking bool
+	stopped bool // sends nothing (a dead call)
 }
 
-func newLoad(b testing.TB, codecName string, confs, size int, talkers float64) *load {
+func newLoad(b testing.TB, codecName string, confs, size int, talkers float64, tune ...func(*Config)) *load {
 	l := &load{now: time.Unix(1e9, 0)}
 	path := haltest.New(haltest.WithPorts(20000, 60000))
-	e, err := NewEngine(path, netip.MustParseAddr("127.0.0.1"), Config{MediaTimeout: -1, Workers: 1},
+	cfg := Config{MediaTimeout: -1, Workers: 1}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	e, err := NewEngine(path, netip.MustParseAddr("127.0.0.1"), cfg,
 		WithClock(func() time.Time { return l.now }))
 	if err != nil {
 		b.Fatal(err)
@@ -102,6 +107,9 @@ func newLoad(b testing.TB, codecName string, confs, size int, talkers float64) *
 // frame delivers one packet from everyone and mixes one frame.
 func (l *load) frame() {
 	for _, lp := range l.parts {
+		if lp.stopped {
+			continue
+		}
 		b := lp.pkt
 		b[0], b[1] = 0x80, byte(lp.p.choice.Codec.PayloadType)
 		binary.BigEndian.PutUint16(b[2:], lp.seq)
