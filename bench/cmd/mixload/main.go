@@ -141,11 +141,13 @@ func runLoad(n, size int, talkers float64, warm, window time.Duration) (string, 
 	for _, c := range parts {
 		c.windowStart()
 	}
-	cpu0 := procCPU(child.Process.Pid)
+	u0, s0 := procCPUSplit(child.Process.Pid)
+	cpu0 := u0 + s0
 	self0 := selfCPU()
 	t0 := time.Now()
 	time.Sleep(window)
-	cpu1 := procCPU(child.Process.Pid)
+	u1, s1 := procCPUSplit(child.Process.Pid)
+	cpu1 := u1 + s1
 	self1 := selfCPU()
 	elapsed := time.Since(t0)
 	after, err := stats(ask)
@@ -170,9 +172,10 @@ func runLoad(n, size int, talkers float64, warm, window time.Duration) (string, 
 	bridgeCPU := 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	genCPU := 100 * (self1 - self0).Seconds() / elapsed.Seconds()
 	frames := after.Frames - before.Frames
-	return fmt.Sprintf("RESULT mixload N=%d size=%d talkers=%.0f%% window=%.1fs bridge_cpu=%.1f%% per_participant=%.4f%% generator_cpu=%.1f%% "+
+	return fmt.Sprintf("RESULT mixload N=%d size=%d talkers=%.0f%% window=%.1fs bridge_cpu=%.1f%% (user %.1f%% sys %.1f%%) per_participant=%.4f%% generator_cpu=%.1f%% "+
 		"out_pkts=%d expected=%.0f loss=%.3f%% seq_gaps=%d worst_gap=%v conf_frames=%d late_ticks=%d skipped_frames=%d rx_dropped=%d tx_errors=%d gomaxprocs=%d",
-		n, size, talkers*100, elapsed.Seconds(), bridgeCPU, bridgeCPU/float64(n), genCPU, got, expected,
+		n, size, talkers*100, elapsed.Seconds(), bridgeCPU, 100*(u1-u0).Seconds()/elapsed.Seconds(), 100*(s1-s0).Seconds()/elapsed.Seconds(),
+		bridgeCPU/float64(n), genCPU, got, expected,
 		math.Max(0, 100*(1-float64(got)/expected)), gaps, worstGap.Round(time.Millisecond), frames,
 		after.LateFrames-before.LateFrames, after.SkippedFrames-before.SkippedFrames, after.RxDropped-before.RxDropped,
 		after.TxErrors-before.TxErrors, runtime.GOMAXPROCS(0)), nil
@@ -283,17 +286,17 @@ func receive(gen *sockpath.Path, byFlow map[hal.FlowID]*caller, stop chan struct
 	}
 }
 
-// procCPU is a process's user+system CPU time from /proc/PID/stat.
-func procCPU(pid int) time.Duration {
+// procCPUSplit is a process's user and system CPU time.
+func procCPUSplit(pid int) (user, sys time.Duration) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+	return time.Duration(ut) * time.Second / 100, time.Duration(st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func selfCPU() time.Duration {
