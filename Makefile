@@ -32,8 +32,9 @@ test: deps fmt vet
 	$(GO) test -count=1 -race -timeout 15m ./mixer/... ./hal/... ./focus/...
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./mixer/...
-	$(GO) run ./bench/cmd/mixload -n 1000
+	@mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -benchmem ./mixer/... ./hal/sockpath/ | tee bench/results/engine-$$(date +%F).txt
+	$(GO) run ./bench/cmd/mixload -n 1000 -size 10 -talkers 0.1 -out bench/results/mixload.txt
 
 generate:
 	$(GO) generate ./...
