@@ -3,6 +3,7 @@ package mixer
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -269,7 +270,7 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 
 func (c *Conference) answer(p *participant) ([]byte, error) {
 	return p.offer.Answer(sdpneg.AnswerParams{
-		Local:     netipAddrPort(c.e.public, p.flow.LocalPort),
+		Local:     netip.AddrPortFrom(c.e.public, p.flow.LocalPort),
 		SessionID: uint64(p.id) + 1000,
 		Version:   p.version,
 		Choice:    p.choice,
@@ -342,9 +343,6 @@ func (c *Conference) removeLocked(p *participant) {
 		_, _ = c.e.path.Write([]hal.Packet{{Flow: p.flow.ID, RTCP: true, Buf: p.rtcp, N: n}})
 	}
 	_ = c.e.path.Close(p.flow.ID)
-	for _, g := range c.groups {
-		g.drop(p)
-	}
 	if len(c.parts) > 0 {
 		c.chooseRate()
 	}

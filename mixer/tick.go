@@ -2,7 +2,6 @@ package mixer
 
 import (
 	"math"
-	"net/netip"
 	"time"
 
 	"confab/hal"
@@ -269,8 +268,6 @@ func (c *Conference) group(p *participant) *encGroup {
 	return g
 }
 
-func (g *encGroup) drop(p *participant) {}
-
 // quality summarises p's media; conference lock held.
 func (c *Conference) quality(p *participant) Quality {
 	p.mu.Lock()
@@ -323,5 +320,3 @@ func estimateMOS(codecName string, lossPct float64, delay time.Duration) float64
 	mos := 1 + 0.035*r + r*(r-60)*(100-r)*7e-6
 	return math.Round(mos*100) / 100
 }
-
-func netipAddrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
