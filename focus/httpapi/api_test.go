@@ -20,7 +20,9 @@ import (
 // confs is the real conferencing database with a Focus URI.
 type confs struct{ *store.Store }
 
-func (confs) FocusURI(c store.Conference) string { return "sip:org@box;gruu;opaque=app:conf:focus:id:" + c.FocusID }
+func (confs) FocusURI(c store.Conference) string {
+	return "sip:org@box;gruu;opaque=app:conf:focus:id:" + c.FocusID
+}
 
 // fakeLive records commands and reports one active conference.
 type fakeLive struct {
