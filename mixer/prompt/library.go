@@ -4,6 +4,7 @@ import (
 	"embed"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -64,4 +65,34 @@ func (l *Library) Names() []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// CountPrompt says "N participants in this conference" from the digit
+// prompts, digit by digit ("one two" for 12), at the library's rate.
+func (l *Library) CountPrompt(n int) *Prompt {
+	tail := l.byName["participants"]
+	if n < 0 || tail == nil {
+		return nil
+	}
+	var pcm []int16
+	rate := tail.Rate
+	for _, d := range strconv.Itoa(n) {
+		p := l.byName["digit-"+string(d)]
+		if p == nil || p.Rate != rate {
+			return nil
+		}
+		pcm = append(pcm, trimLead(p, rate)...)
+	}
+	pcm = append(pcm, trimLead(tail, rate)...)
+	lead := make([]int16, rate/4, rate/4+len(pcm))
+	return New(fmt.Sprintf("count-%d", n), rate, append(lead, pcm...))
+}
+
+// trimLead drops the quarter second of silence Load put before a prompt,
+// so that joined prompts run together.
+func trimLead(p *Prompt, rate int) []int16 {
+	if len(p.PCM) <= rate/4 {
+		return p.PCM
+	}
+	return p.PCM[rate/4:]
 }

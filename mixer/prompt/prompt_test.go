@@ -119,3 +119,22 @@ func rms(pcm []int16) float64 {
 	}
 	return math.Sqrt(s / float64(len(pcm)))
 }
+
+func TestCountPromptSaysTheDigitsThenParticipants(t *testing.T) {
+	l, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, twelve := l.CountPrompt(1), l.CountPrompt(12)
+	if one == nil || twelve == nil {
+		t.Fatal("no count prompt")
+	}
+	tail := len(l.Prompt("participants").PCM) - 4000
+	d1, d2 := len(l.Prompt("digit-1").PCM)-4000, len(l.Prompt("digit-2").PCM)-4000
+	if got, want := len(one.PCM), 4000+d1+tail; got != want {
+		t.Fatalf("\"1 participants\" has %d samples, want %d", got, want)
+	}
+	if got, want := len(twelve.PCM), 4000+d1+d2+tail; got != want {
+		t.Fatalf("\"12 participants\" has %d samples, want %d", got, want)
+	}
+}
