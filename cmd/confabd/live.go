@@ -40,41 +40,34 @@ func (l live) Command(ctx context.Context, confID int64, member, command string)
 	if !ok {
 		return httpapi.ErrNotActive
 	}
-	cmd := focus.Command{Member: member}
-	switch command {
-	case "mute":
-		cmd.Kind = focus.Mute
-	case "unmute":
-		cmd.Kind = focus.Unmute
-	case "deaf":
-		cmd.Kind = focus.Deaf
-	case "undeaf":
-		cmd.Kind = focus.Undeaf
-	case "kick":
-		cmd.Kind = focus.Kick
-	case "presenter":
-		cmd.Kind, cmd.Role = focus.SetRole, focus.RolePresenter
-	case "attendee":
-		cmd.Kind, cmd.Role = focus.SetRole, focus.RoleAttendee
-	case "admit":
-		cmd.Kind = focus.Admit
-	case "lock":
-		cmd.Kind = focus.Lock
-	case "unlock":
-		cmd.Kind = focus.Unlock
-	case "mute-all":
-		cmd.Kind = focus.MuteAllAttendees
-	case "unmute-all":
-		cmd.Kind = focus.UnmuteAll
-	case "end":
-		cmd.Kind = focus.EndConference
-	default:
+	op, ok := apiCommands[command]
+	if !ok {
 		return fmt.Errorf("%w: %q", httpapi.ErrBadCommand, command)
 	}
-	onMember := cmd.Kind != focus.Lock && cmd.Kind != focus.Unlock && cmd.Kind != focus.MuteAllAttendees &&
-		cmd.Kind != focus.UnmuteAll && cmd.Kind != focus.EndConference
-	if onMember != (member != "") {
+	if op.onMember != (member != "") {
 		return fmt.Errorf("%w: %q is not a %s command", httpapi.ErrBadCommand, command, map[bool]string{true: "conference", false: "participant"}[member != ""])
 	}
+	cmd := focus.Command{Kind: op.kind, Role: op.role, Member: member}
 	return fc.Do(ctx, focus.AdminSender("admin"), cmd)
+}
+
+// apiCommands maps the API's command names to Focus commands.
+var apiCommands = map[string]struct {
+	kind     focus.CommandKind
+	role     focus.Role
+	onMember bool
+}{
+	"mute":       {kind: focus.Mute, onMember: true},
+	"unmute":     {kind: focus.Unmute, onMember: true},
+	"deaf":       {kind: focus.Deaf, onMember: true},
+	"undeaf":     {kind: focus.Undeaf, onMember: true},
+	"kick":       {kind: focus.Kick, onMember: true},
+	"presenter":  {kind: focus.SetRole, role: focus.RolePresenter, onMember: true},
+	"attendee":   {kind: focus.SetRole, role: focus.RoleAttendee, onMember: true},
+	"admit":      {kind: focus.Admit, onMember: true},
+	"lock":       {kind: focus.Lock},
+	"unlock":     {kind: focus.Unlock},
+	"mute-all":   {kind: focus.MuteAllAttendees},
+	"unmute-all": {kind: focus.UnmuteAll},
+	"end":        {kind: focus.EndConference},
 }

@@ -135,8 +135,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("PATCH /api/v1/conferences/{id}", a.update)
 	mux.HandleFunc("PUT /api/v1/conferences/{id}", a.update)
 	mux.HandleFunc("DELETE /api/v1/conferences/{id}", a.delete)
-	mux.HandleFunc("POST /api/v1/conferences/{id}/{command}", a.confCommand)
-	mux.HandleFunc("POST /api/v1/conferences/{id}/participants/{pid}/{command}", a.memberCommand)
+	mux.HandleFunc("POST /api/v1/conferences/{id}/{command}", a.command)
+	mux.HandleFunc("POST /api/v1/conferences/{id}/participants/{pid}/{command}", a.command)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -364,19 +364,9 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *API) confCommand(w http.ResponseWriter, r *http.Request) {
-	c, ok := a.conference(w, r)
-	if !ok {
-		return
-	}
-	if err := a.live.Command(r.Context(), c.ID, "", r.PathValue("command")); err != nil {
-		a.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a.toJSON(c, true))
-}
-
-func (a *API) memberCommand(w http.ResponseWriter, r *http.Request) {
+// command runs a conference command, or a participant command when the
+// path names a participant ({pid}).
+func (a *API) command(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.conference(w, r)
 	if !ok {
 		return
