@@ -3,9 +3,10 @@
 // Focus like any other: conference changes go through the Factory, live
 // commands through the Focus with the admin's privileges.
 //
-// Authentication: HTTP Basic with the admin account (user "admin"), checked
-// against the conferencing database's bcrypt hash. Nothing changes state on
-// GET.
+// Authentication (auth.go): the web page's login session cookie, an API
+// token created on the page (Authorization: Bearer), or HTTP Basic with the
+// admin account (user "admin") for scripts and confabctl. Nothing changes
+// state on GET.
 package httpapi
 
 import (
@@ -18,7 +19,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"confab/focus/store"
@@ -67,11 +67,6 @@ type Participant struct {
 	MOS         float64   `json:"mos"`
 }
 
-// Authenticator checks the admin's password.
-type Authenticator interface {
-	CheckAdminPassword(ctx context.Context, user, password string) (bool, error)
-}
-
 // Errors the Live implementation returns for the API to map.
 var (
 	ErrNotActive     = errors.New("conference is not active")
@@ -87,9 +82,10 @@ type API struct {
 	log   *slog.Logger
 	// errMap maps errors of the layers below to HTTP status codes.
 	errMap []errStatus
-
-	mu       sync.Mutex
-	failures map[string][]time.Time // login failures per remote address
+	// sessions recognises the web page's sessions and API tokens; nil
+	// leaves only Basic auth.
+	sessions RequestAuthenticator
+	guard    *LoginGuard
 }
 
 type errStatus struct {
@@ -110,7 +106,7 @@ func WithErrorStatus(err error, status int) Option {
 
 // New makes the API.
 func New(confs Conferences, live Live, auth Authenticator, opts ...Option) *API {
-	a := &API{confs: confs, live: live, auth: auth, log: slog.Default(), failures: make(map[string][]time.Time)}
+	a := &API{confs: confs, live: live, auth: auth, log: slog.Default(), guard: NewLoginGuard(10, time.Minute, time.Now)}
 	a.errMap = []errStatus{
 		{store.ErrInvalid, http.StatusBadRequest},
 		{store.ErrDuplicate, http.StatusConflict},
@@ -140,61 +136,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return a.authenticate(mux)
-}
-
-// authenticate requires the admin's Basic credentials, with a per-address
-// limit of 10 failures a minute.
-func (a *API) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.RemoteAddr
-		if i := strings.LastIndexByte(host, ':'); i > 0 {
-			host = host[:i]
-		}
-		if a.lockedOut(host) {
-			w.Header().Set("Retry-After", "60")
-			writeError(w, http.StatusTooManyRequests, "too many failed logins; try again in a minute")
-			return
-		}
-		user, pass, ok := r.BasicAuth()
-		if ok {
-			good, err := a.auth.CheckAdminPassword(r.Context(), user, pass)
-			if err != nil {
-				a.log.Error("checking admin password", "err", err)
-				writeError(w, http.StatusInternalServerError, "cannot check credentials")
-				return
-			}
-			if good {
-				next.ServeHTTP(w, r)
-				return
-			}
-			a.recordFailure(host)
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="confab", charset="UTF-8"`)
-		writeError(w, http.StatusUnauthorized, "admin credentials required")
-	})
-}
-
-func (a *API) lockedOut(host string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cut := time.Now().Add(-time.Minute)
-	f := a.failures[host]
-	for len(f) > 0 && f[0].Before(cut) {
-		f = f[1:]
-	}
-	if len(f) == 0 {
-		delete(a.failures, host)
-	} else {
-		a.failures[host] = f
-	}
-	return len(f) >= 10
-}
-
-func (a *API) recordFailure(host string) {
-	a.mu.Lock()
-	a.failures[host] = append(a.failures[host], time.Now())
-	a.mu.Unlock()
+	return a.Authenticate(mux)
 }
 
 // conferenceJSON is a conference on the wire.
