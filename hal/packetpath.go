@@ -9,6 +9,7 @@ package hal
 import (
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // ErrNoPorts is returned when the media port range is exhausted.
@@ -77,4 +78,76 @@ type PacketPath interface {
 	Counters() Counters
 	// Shutdown closes every flow and makes Read return ErrClosed.
 	Shutdown() error
+}
+
+// The interfaces below are optional: a packet path that can do more than
+// move packets implements them, and the MCU checks for them with a type
+// assertion. The pure-Go driver implements none; the XDP driver all.
+
+// ErrNoBypass is returned by Bypass when the path cannot forward between
+// the two flows now: a flow's link is not known yet (it has sent nothing),
+// the flows use different address families or VLANs, or the driver runs
+// without its kernel program.
+var ErrNoBypass = errors.New("hal: bypass not possible")
+
+// FlowStats are what a packet path counted for one flow below the MCU,
+// where an XDP driver sees every packet before any socket does.
+type FlowStats struct {
+	RTPPackets, RTPBytes   uint64 // valid RTP; bytes of UDP payload
+	RTCPPackets, RTCPBytes uint64
+	// SeqGaps counts RTP sequence numbers skipped (RFC 3550 A.1).
+	SeqGaps uint64
+	// LastArrival is when the last valid packet arrived; zero if none.
+	LastArrival time.Time
+	// Forwarded counts packets a two-party bypass sent on without the MCU.
+	Forwarded uint64
+}
+
+// FlowCounter is a packet path that counts per flow.
+type FlowCounter interface {
+	FlowStats(id FlowID) (FlowStats, error)
+}
+
+// PayloadTypeFilter is a packet path that can drop a flow's RTP of payload
+// types it did not negotiate before the packets reach the MCU.
+type PayloadTypeFilter interface {
+	// SetPayloadTypes limits the flow's RTP to pts; none lifts the limit.
+	SetPayloadTypes(id FlowID, pts []uint8) error
+}
+
+// BypassStream describes one direction of a two-party bypass: the media
+// that arrives on one flow, and the stream the MCU has been sending the
+// other flow's participant, which the forwarded packets continue.
+type BypassStream struct {
+	InPT  uint8  // the media payload type the sender uses; only it is forwarded
+	OutPT uint8  // the payload type the receiver negotiated for the same codec
+	SSRC  uint32 // the SSRC the receiver knows the MCU's stream by
+	// NextSeq and NextTimestamp are what the MCU's next packet to the
+	// receiver would have carried (RFC 3550 §5.1).
+	NextSeq       uint16
+	NextTimestamp uint32
+}
+
+// Handover is where a bypassed stream stands when the MCU takes it back:
+// the last forwarded packet's sequence number and timestamp, as the
+// receiver saw them, and when it left.
+type Handover struct {
+	Forwarded bool // false: nothing was forwarded, the MCU's stream stands where it was
+	Seq       uint16
+	Timestamp uint32
+	At        time.Time
+}
+
+// Bypasser is a packet path that can forward the media of a two-party
+// conference from one participant to the other below the MCU, rewritten as
+// the MCU would have sent it (addresses, ports, SSRC, payload type,
+// sequence numbers, timestamps). Everything else a flow receives (RTCP,
+// telephone-event, other payload types) still reaches Read.
+type Bypasser interface {
+	// Bypass forwards the media arriving on flow from to flow to's remote,
+	// from to's local port, as s describes.
+	Bypass(from, to FlowID, s BypassStream) error
+	// EndBypass sends from's media to the MCU again and returns where the
+	// forwarded stream stopped.
+	EndBypass(from FlowID) (Handover, error)
 }

@@ -5,7 +5,6 @@ package rtpfilter_test
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -247,9 +246,25 @@ func TestFlowCounters(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the link the last packet came by is kept", func(t *testing.T) {
+		want := rtpfilter.Link{Ifindex: 1, NextHop: macA, Local: macB, VLAN: [2]uint16{0, 0}}
+		if st.Link != want {
+			t.Errorf("link %+v, want %+v", st.Link, want)
+		}
+	})
 	t.Run("the last arrival is the time of the last valid packet", func(t *testing.T) {
 		if st.LastArrival.Before(start.Add(-time.Millisecond)) || st.LastArrival.After(time.Now().Add(time.Millisecond)) {
 			t.Errorf("last arrival %v, want between %v and now", st.LastArrival, start)
+		}
+	})
+	t.Run("the VLAN tags of the last packet are kept", func(t *testing.T) {
+		run(t, f, frame{vlans: []uint16{10, 100}, src: netip.AddrPortFrom(phone4, 1), dst: netip.AddrPortFrom(box4, 40200), payload: rtp{seq: 9001, ssrc: 8}.bytes()}.bytes())
+		st, err := f.FlowStats(40200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Link.VLAN != [2]uint16{10, 100} {
+			t.Errorf("VLAN %v, want [10 100]", st.Link.VLAN)
 		}
 	})
 	t.Run("reopening the flow starts its counters from zero", func(t *testing.T) {
@@ -354,8 +369,8 @@ func TestBypassRewritesIntoThePeersStream(t *testing.T) {
 		}
 	}
 	peer := netip.MustParseAddrPort("198.51.100.20:50002")
-	gw := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
-	self := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
+	gw := [6]byte{0x02, 0, 0, 0, 0, 0x99}
+	self := [6]byte{0x02, 0, 0, 0, 0, 0x01}
 	bp := rtpfilter.Bypass{
 		InPT: 0, OutPT: 0,
 		From: netip.AddrPortFrom(box4, 40302), To: peer,
@@ -457,8 +472,8 @@ func TestBypassRewritesIntoThePeersStream(t *testing.T) {
 // timestamp, marker, and valid IPv4 and UDP checksums.
 func checkRewritten(t *testing.T, out []byte, bp rtpfilter.Bypass, seq uint16, ts uint32, marker bool) {
 	t.Helper()
-	if !bytesEq(out[0:6], bp.DstMAC) || !bytesEq(out[6:12], bp.SrcMAC) {
-		t.Errorf("MACs %x -> %x, want %s -> %s", out[6:12], out[0:6], bp.SrcMAC, bp.DstMAC)
+	if [6]byte(out[0:6]) != bp.DstMAC || [6]byte(out[6:12]) != bp.SrcMAC {
+		t.Errorf("MACs %x -> %x, want %x -> %x", out[6:12], out[0:6], bp.SrcMAC, bp.DstMAC)
 	}
 	var udp []byte
 	if bp.To.Addr().Is4() {
@@ -511,8 +526,6 @@ func checkRewritten(t *testing.T, out []byte, bp rtpfilter.Bypass, seq uint16, t
 		t.Errorf("SSRC %#x, want %#x", got, bp.SSRC)
 	}
 }
-
-func bytesEq(a, b []byte) bool { return string(a) == string(b) }
 
 func TestConfigIsValidated(t *testing.T) {
 	tests := []struct {

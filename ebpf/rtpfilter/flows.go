@@ -4,7 +4,6 @@ package rtpfilter
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -30,12 +29,29 @@ type FlowStats struct {
 	// SSRC and MaxSeq are the RTP stream being followed.
 	SSRC   uint32
 	MaxSeq uint16
+	// Link is the way the last valid packet came in.
+	Link Link
 
 	// Forwarded counts the packets the two-party bypass sent on to the
 	// peer; Handover describes the last of them.
 	ForwardedPackets, ForwardedBytes uint64
 	Handover                         Handover
 }
+
+// Link is the link-layer way a flow's packets arrive: the way back to the
+// caller.
+type Link struct {
+	Ifindex int
+	// NextHop is the frame's source MAC: the caller's, or its router's.
+	// Local is its destination MAC: ours on that interface.
+	NextHop, Local [6]byte
+	// VLAN holds the frame's 802.1Q/802.1ad tag control fields, outer
+	// first; 0 for none.
+	VLAN [2]uint16
+}
+
+// Known reports whether a packet has been seen, so that the link is known.
+func (l Link) Known() bool { return l.Ifindex != 0 || l.NextHop != [6]byte{} }
 
 // Handover is where a bypassed stream stands: what the peer last received,
 // so that the MCU can continue the stream it sends without a jump in
@@ -67,7 +83,7 @@ type Bypass struct {
 	To netip.AddrPort
 	// SrcMAC is the egress interface's address, DstMAC the next hop's
 	// toward To.
-	SrcMAC, DstMAC net.HardwareAddr
+	SrcMAC, DstMAC [6]byte
 	// Ifindex is the egress interface; 0 sends back out of the one the
 	// packet came in on (XDP_TX).
 	Ifindex int
@@ -157,8 +173,6 @@ func (f *Filter) SetBypass(port uint16, b Bypass) error {
 		return fmt.Errorf("%w: from %s to %s", ErrBypass, b.From, b.To)
 	case from.Is4() != to.Is4():
 		return fmt.Errorf("%w: %s and %s are of different address families", ErrBypass, from, to)
-	case len(b.SrcMAC) != 6 || len(b.DstMAC) != 6:
-		return fmt.Errorf("%w: MAC addresses %q and %q", ErrBypass, b.SrcMAC, b.DstMAC)
 	case b.InPT > 127 || b.OutPT > 127:
 		return fmt.Errorf("%w: payload types %d and %d", ErrBypass, b.InPT, b.OutPT)
 	}
@@ -174,8 +188,7 @@ func (f *Filter) SetBypass(port uint16, b Bypass) error {
 	r.InPt, r.OutPt = b.InPT, b.OutPT
 	r.OutSport, r.OutDport = b.From.Port(), b.To.Port()
 	r.OutSsrc, r.SeqNext, r.TsNext = b.SSRC, b.NextSeq, b.NextTimestamp
-	copy(r.Smac[:], b.SrcMAC)
-	copy(r.Dmac[:], b.DstMAC)
+	r.Smac, r.Dmac = b.SrcMAC, b.DstMAC
 	r.Saddr, r.Daddr = [16]byte{}, [16]byte{}
 	if from.Is4() {
 		r.Family = 4
@@ -281,6 +294,12 @@ func (f *Filter) stats(s uint32) (FlowStats, error) {
 		LastArrival:      clock.time(st.LastNs),
 		SSRC:             st.Ssrc,
 		MaxSeq:           st.MaxSeq,
+		Link: Link{
+			Ifindex: int(st.Ifindex),
+			NextHop: st.SrcMac,
+			Local:   st.DstMac,
+			VLAN:    st.Vlan,
+		},
 		ForwardedPackets: st.FwdPackets,
 		ForwardedBytes:   st.FwdBytes,
 		Handover: Handover{

@@ -180,6 +180,15 @@ struct flow_stats {
 	__u8 seq_valid;
 	__u8 pad;
 
+	/* Where the last valid packet came from on the link: the next hop
+	 * toward the caller (its MAC, or its router's), our own MAC, the
+	 * interface and VLAN tags (TCI, 0 for none). A two-party bypass sends
+	 * the caller's peer's media back the same way. */
+	__u32 ifindex;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u16 vlan[2];
+
 	/* Two-party bypass, for the epoch it last forwarded in. */
 	__u64 fwd_packets;
 	__u64 fwd_bytes;
@@ -355,6 +364,7 @@ static __always_inline void track_seq(struct flow_stats *st, __u32 ssrc, __u16 s
 /* Media headers located by the parser, for the bypass rewrite. */
 struct pkt {
 	struct eth_hdr *eth;
+	__u16 vlan[2];
 	void *l3;  /* struct ip4_hdr or, when v6, struct ip6_hdr */
 	struct udp_hdr *udp;
 	__u8 *rtp;
@@ -460,6 +470,17 @@ static __always_inline int bypass(struct xdp_md *ctx, struct pkt *p, struct flow
 	return count(len, V_TX_BYPASS, act);
 }
 
+/* learn_link records when and by which way a valid packet arrived. */
+static __always_inline void learn_link(struct xdp_md *ctx, struct pkt *p, struct flow_stats *st, __u64 now)
+{
+	st->last_ns = now;
+	st->ifindex = ctx->ingress_ifindex;
+	__builtin_memcpy(st->src_mac, p->eth->src, 6);
+	__builtin_memcpy(st->dst_mac, p->eth->dst, 6);
+	st->vlan[0] = p->vlan[0];
+	st->vlan[1] = p->vlan[1];
+}
+
 /* media judges a datagram to the media port range. */
 static __always_inline int media(struct xdp_md *ctx, __u64 len, struct pkt *p, __u16 dport, __u32 ulen, int fragment)
 {
@@ -502,7 +523,7 @@ static __always_inline int media(struct xdp_md *ctx, __u64 len, struct pkt *p, _
 			return count(len, V_DROP_RTCP, XDP_DROP);
 		__sync_fetch_and_add(&st->rtcp_packets, 1);
 		__sync_fetch_and_add(&st->rtcp_bytes, plen);
-		st->last_ns = now;
+		learn_link(ctx, p, st, now);
 		goto deliver;
 	}
 	if (rtcp_port)
@@ -547,7 +568,7 @@ static __always_inline int media(struct xdp_md *ctx, __u64 len, struct pkt *p, _
 	track_seq(st, ssrc, seq);
 	__sync_fetch_and_add(&st->rtp_packets, 1);
 	__sync_fetch_and_add(&st->rtp_bytes, plen);
-	st->last_ns = now;
+	learn_link(ctx, p, st, now);
 
 	if ((r->flags & RULE_BYPASS) && pt == r->in_pt) {
 		int act = bypass(ctx, p, r, st, now, len);
@@ -587,6 +608,7 @@ int confab_rtp_filter(struct xdp_md *ctx)
 		if ((void *)(tag + 1) > data_end)
 			return count(len, V_PASS_NOT_IP, XDP_PASS);
 		proto = tag->proto;
+		p.vlan[i] = bpf_ntohs(tag->tci);
 		cur = tag + 1;
 	}
 

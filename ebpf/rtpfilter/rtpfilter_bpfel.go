@@ -48,6 +48,11 @@ type rtpfilterFlowStats struct {
 	MaxSeq      uint16
 	SeqValid    uint8
 	Pad         uint8
+	Ifindex     uint32
+	SrcMac      [6]uint8
+	DstMac      [6]uint8
+	Vlan        [2]uint16
+	_           [4]byte
 	FwdPackets  uint64
 	FwdBytes    uint64
 	FwdNs       uint64
