@@ -286,14 +286,14 @@ func (f *Filter) stats(s uint32) (FlowStats, error) {
 	}
 	clock := newMonoClock()
 	return FlowStats{
-		RTPPackets:       st.RtpPackets,
-		RTPBytes:         st.RtpBytes,
-		RTCPPackets:      st.RtcpPackets,
-		RTCPBytes:        st.RtcpBytes,
-		SeqGaps:          st.SeqGaps,
-		LastArrival:      clock.time(st.LastNs),
-		SSRC:             st.Ssrc,
-		MaxSeq:           st.MaxSeq,
+		RTPPackets:  st.RtpPackets,
+		RTPBytes:    st.RtpBytes,
+		RTCPPackets: st.RtcpPackets,
+		RTCPBytes:   st.RtcpBytes,
+		SeqGaps:     st.SeqGaps,
+		LastArrival: clock.time(st.LastNs),
+		SSRC:        st.Ssrc,
+		MaxSeq:      st.MaxSeq,
 		Link: Link{
 			Ifindex: int(st.Ifindex),
 			NextHop: st.SrcMac,
