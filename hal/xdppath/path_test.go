@@ -14,7 +14,7 @@ import (
 	"confab/ebpf/rtpfilter"
 	"confab/hal"
 	"confab/hal/xdppath"
-	"confab/hal/xdppath/internal/vethtest"
+	"confab/hal/xdppath/vethtest"
 )
 
 const (

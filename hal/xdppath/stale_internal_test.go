@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"confab/ebpf/rtpfilter"
-	"confab/hal/xdppath/internal/vethtest"
+	"confab/hal/xdppath/vethtest"
 )
 
 func TestANetlinkAttachmentOfOursIsReplaced(t *testing.T) {

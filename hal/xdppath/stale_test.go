@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"confab/hal/xdppath"
-	"confab/hal/xdppath/internal/vethtest"
+	"confab/hal/xdppath/vethtest"
 )
 
 // The test binary doubles as a Confab that attaches and is then killed:

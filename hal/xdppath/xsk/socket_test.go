@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"confab/ebpf/rtpfilter"
-	"confab/hal/xdppath/internal/vethtest"
+	"confab/hal/xdppath/vethtest"
 	"confab/hal/xdppath/xsk"
 )
 
