@@ -86,6 +86,8 @@ type API struct {
 	// leaves only Basic auth.
 	sessions RequestAuthenticator
 	guard    *LoginGuard
+	// dir serves the users and trunks (directory.go); nil leaves them out.
+	dir *directory
 }
 
 type errStatus struct {
@@ -133,6 +135,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/conferences/{id}", a.delete)
 	mux.HandleFunc("POST /api/v1/conferences/{id}/{command}", a.command)
 	mux.HandleFunc("POST /api/v1/conferences/{id}/participants/{pid}/{command}", a.command)
+	a.routeDirectory(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
