@@ -97,7 +97,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		return err
 	}
 
-	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log),
+	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log), httpapi.WithDirectory(db, cfg.Domain),
 		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
 		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
 	mux := http.NewServeMux()
