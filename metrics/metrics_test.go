@@ -1,0 +1,125 @@
+package metrics
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"confab/focus/sipfront"
+	"confab/hal"
+	"confab/mixer"
+)
+
+func sources() Sources {
+	return Sources{
+		Frame: 20 * time.Millisecond,
+		Mixer: func() mixer.Stats {
+			return mixer.Stats{Frames: 500, LateFrames: 3, SkippedFrames: 1, MixTime: 2 * time.Second, UnknownFlowPackets: 7,
+				Path: hal.Counters{RxPackets: 1000, TxPackets: 990, RxDropped: 4}, PathName: "socket"}
+		},
+		SIP: func() sipfront.Stats {
+			return sipfront.Stats{Calls: 2, Answered: 5, Rejected: 1, Registrations: 9, Challenges: 6}
+		},
+		Rosters: func() Rosters {
+			return Rosters{Conferences: 1, Participants: 3, Codecs: map[string]int{"G722": 2, "PCMU": 1}, PacketsLost: 12}
+		},
+	}
+}
+
+func TestTheRegistryExportsTheComponentsCounters(t *testing.T) {
+	r := New(sources())
+	for _, tc := range []struct {
+		name, metrics, want string
+	}{
+		{"active conferences and callers", "confab_conferences_active confab_participants_active", `
+# HELP confab_conferences_active Conferences with callers in them.
+# TYPE confab_conferences_active gauge
+confab_conferences_active 1
+# HELP confab_participants_active Callers connected to conferences.
+# TYPE confab_participants_active gauge
+confab_participants_active 3
+`},
+		{"codec use", "confab_participants_codec", `
+# HELP confab_participants_codec Callers connected, by the codec they use.
+# TYPE confab_participants_codec gauge
+confab_participants_codec{codec="G722"} 2
+confab_participants_codec{codec="PCMU"} 1
+`},
+		{"SIP requests by method and class", "confab_sip_requests_total", `
+# HELP confab_sip_requests_total SIP requests answered, by method and status class (4xx-6xx: refused or failed).
+# TYPE confab_sip_requests_total counter
+confab_sip_requests_total{class="2xx",method="CANCEL"} 0
+confab_sip_requests_total{class="2xx",method="INVITE"} 5
+confab_sip_requests_total{class="2xx",method="REGISTER"} 9
+confab_sip_requests_total{class="4xx-6xx",method="INVITE"} 1
+`},
+		{"RTP packets in and out", "confab_rtp_packets_total", `
+# HELP confab_rtp_packets_total RTP and RTCP packets through the media path.
+# TYPE confab_rtp_packets_total counter
+confab_rtp_packets_total{direction="in"} 1000
+confab_rtp_packets_total{direction="out"} 990
+`},
+		{"RTP lost and dropped", "confab_rtp_lost_packets confab_rtp_dropped_packets_total", `
+# HELP confab_rtp_dropped_packets_total Packets dropped: by the media path (no flow, bad source, full queue), for unknown flows, or not sent.
+# TYPE confab_rtp_dropped_packets_total counter
+confab_rtp_dropped_packets_total{where="path"} 4
+confab_rtp_dropped_packets_total{where="send"} 0
+confab_rtp_dropped_packets_total{where="unknown-flow"} 7
+# HELP confab_rtp_lost_packets RTP packets the connected callers' streams lost on the way to the box.
+# TYPE confab_rtp_lost_packets gauge
+confab_rtp_lost_packets 12
+`},
+		{"late ticks", "confab_mixer_late_ticks_total", `
+# HELP confab_mixer_late_ticks_total Frame worker ticks that ran more than one frame late and caught up.
+# TYPE confab_mixer_late_ticks_total counter
+confab_mixer_late_ticks_total 3
+`},
+	} {
+		t.Run(tc.name+" are exported", func(t *testing.T) {
+			if err := testutil.GatherAndCompare(r.Gatherer(), strings.NewReader(tc.want), strings.Fields(tc.metrics)...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	t.Run("the handler serves the exposition format with the runtime's metrics", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body := rec.Body.String()
+		for _, want := range []string{"confab_mixer_tick_duration_seconds_bucket", "go_goroutines", `confab_media_path_info{path="socket"} 1`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+}
+
+func TestTickSampler(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := sampler{frame: 20 * time.Millisecond}
+	steps := []struct {
+		name   string
+		st     mixer.Stats
+		at     time.Time
+		want   time.Duration
+		report bool
+	}{
+		{"the first sample has nothing to compare with", mixer.Stats{Frames: 0}, t0, 0, false},
+		{"a second of 50 intervals with 100 ms of mixing is 2 ms a tick", mixer.Stats{Frames: 50, MixTime: 100 * time.Millisecond},
+			t0.Add(time.Second), 2 * time.Millisecond, true},
+		{"a second without frames reports nothing", mixer.Stats{Frames: 50, MixTime: 100 * time.Millisecond}, t0.Add(2 * time.Second), 0, false},
+		{"a slow second shows as a long tick", mixer.Stats{Frames: 100, MixTime: 1100 * time.Millisecond},
+			t0.Add(3 * time.Second), 20 * time.Millisecond, true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			got, ok := s.sample(st.st, st.at)
+			if ok != st.report || got != st.want {
+				t.Fatalf("sample = %v, %v; want %v, %v", got, ok, st.want, st.report)
+			}
+		})
+	}
+}
