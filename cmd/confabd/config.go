@@ -18,6 +18,7 @@ type config struct {
 	Data     string
 	SIP      string
 	HTTP     string
+	HTTPS    string // "" for none; the certificate is generated into Data
 	RTPLow   uint16
 	RTPHigh  uint16
 	PublicIP netip.Addr
@@ -40,6 +41,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	data := fs.String("data", env("CONFAB_DATA", "./data"), "data directory (conferencing database, settings) [CONFAB_DATA]")
 	sip := fs.String("sip", env("CONFAB_SIP", "0.0.0.0:5060"), "SIP listen address, UDP and TCP [CONFAB_SIP]")
 	httpAddr := fs.String("http", env("CONFAB_HTTP", "127.0.0.1:8080"), "HTTP address of the API and web page [CONFAB_HTTP]")
+	httpsAddr := fs.String("https", env("CONFAB_HTTPS", ""), "HTTPS address of the web page (self-signed certificate kept in the data directory), e.g. 0.0.0.0:443 [CONFAB_HTTPS]")
 	ports := fs.String("rtp-ports", env("CONFAB_RTP_PORTS", "20000-29999"), "RTP port range LOW-HIGH [CONFAB_RTP_PORTS]")
 	public := fs.String("public-ip", env("CONFAB_PUBLIC_IP", ""), "address written into SDP and Contact (default: the outbound interface's) [CONFAB_PUBLIC_IP]")
 	level := fs.String("log-level", env("CONFAB_LOG_LEVEL", "info"), "debug, info, warn or error [CONFAB_LOG_LEVEL]")
@@ -49,7 +51,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, LogLevel: *level, Domain: *domain,
+	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, HTTPS: *httpsAddr, LogLevel: *level, Domain: *domain,
 		MediaTimeout: *mediaTimeout, SessionTimer: *sessionTimer}
 	lo, hi, ok := strings.Cut(*ports, "-")
 	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
@@ -83,6 +85,9 @@ func (c config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		errs = append(errs, fmt.Errorf("-http %q: want HOST:PORT", c.HTTP))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPS); c.HTTPS != "" && err != nil {
+		errs = append(errs, fmt.Errorf("-https %q: want HOST:PORT", c.HTTPS))
 	}
 	if c.RTPLow < 1024 || c.RTPHigh <= c.RTPLow || c.RTPHigh-c.RTPLow < 3 {
 		errs = append(errs, fmt.Errorf("-rtp-ports %d-%d: want at least 4 ports above 1023", c.RTPLow, c.RTPHigh))

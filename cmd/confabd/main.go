@@ -7,12 +7,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -57,7 +54,7 @@ func main() {
 func run(ctx context.Context, cfg config, console *os.File) error {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(console, &slog.HandlerOptions{Level: level}))
+	log, logs := newLogger(console, level)
 
 	// The conferencing database.
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
@@ -68,16 +65,19 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		return fmt.Errorf("conferencing database: %w", err)
 	}
 	defer db.Close()
-	if err := ensureAdmin(ctx, db, console); err != nil {
+	setupToken, err := ensureAdmin(ctx, db, console)
+	if err != nil {
 		return err
 	}
+	pinned := pinnedSettings(os.Args[1:], os.Getenv)
+	cfg, settings := applySettings(ctx, db, cfg, pinned, log)
 
 	// The audio MCU on the packet path.
 	path, err := sockpath.New(netip.IPv4Unspecified(), cfg.RTPLow, cfg.RTPHigh, sockpath.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
-	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixer.Config{MediaTimeout: cfg.MediaTimeout}, mixer.WithLogger(log))
+	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixerConfig(cfg, settings), mixer.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -100,17 +100,11 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log), httpapi.WithDirectory(db, cfg.Domain),
 		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
 		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", api.Handler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Confab conference bridge is running.\nSIP %s, media path %s.\nThe JSON API is at /api/v1/ (admin login).\n", cfg.SIP, path.Name())
-	})
-	httpLn, err := net.Listen("tcp", cfg.HTTP)
+	wf, err := newWebFront(webDeps{cfg: cfg, db: db, factory: factory, engine: engine, front: front, api: api, log: log,
+		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken})
 	if err != nil {
-		return fmt.Errorf("http: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -122,11 +116,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		}
 	}()
 	go func() { errc <- wrap("sip", front.ListenAndServe(runCtx, cfg.SIP)) }()
-	go func() {
-		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- wrap("http", err)
-		}
-	}()
+	wf.serve(runCtx, errc)
 	select {
 	case <-front.Ready():
 	case err := <-errc:
@@ -134,8 +124,8 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("sip front did not start within 10 s")
 	}
-	fmt.Fprintf(console, "confabd ready: SIP udp+tcp %s, HTTP http://%s/, RTP %d-%d on %s (media path: %s), data %s\n",
-		cfg.SIP, httpLn.Addr(), cfg.RTPLow, cfg.RTPHigh, cfg.PublicIP, path.Name(), cfg.Data)
+	fmt.Fprintf(console, "confabd ready: SIP udp+tcp %s, HTTP %s, RTP %d-%d on %s (media path: %s), data %s\n",
+		cfg.SIP, wf.urls(), cfg.RTPLow, cfg.RTPHigh, cfg.PublicIP, path.Name(), cfg.Data)
 
 	var runErr error
 	select {
@@ -149,7 +139,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	shutCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = front.Shutdown(shutCtx)
-	_ = srv.Shutdown(shutCtx)
+	wf.shutdown(shutCtx)
 	factory.Close()
 	cancel()
 	return runErr
@@ -160,30 +150,4 @@ func wrap(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-// ensureAdmin makes sure there is an admin account: from
-// CONFAB_ADMIN_PASSWORD on first start, or a generated password printed once.
-func ensureAdmin(ctx context.Context, db *store.Store, console *os.File) error {
-	has, err := db.HasAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	if has {
-		return nil
-	}
-	pw := os.Getenv("CONFAB_ADMIN_PASSWORD")
-	generated := pw == ""
-	if generated {
-		b := make([]byte, 12)
-		_, _ = rand.Read(b)
-		pw = base64.RawURLEncoding.EncodeToString(b)
-	}
-	if err := db.SetAdminPassword(ctx, "admin", pw); err != nil {
-		return fmt.Errorf("setting the admin password: %w", err)
-	}
-	if generated {
-		fmt.Fprintf(console, "confabd: first start: the admin password is %s (user admin); it is shown only once\n", pw)
-	}
-	return nil
 }
