@@ -338,16 +338,7 @@ func (s *Server) tokenDelete(w http.ResponseWriter, r *http.Request) {
 // store's messages name the field and the rule ("invalid: pin must be 4-12
 // digits"); the sentinel's word in front only gets in the way.
 func userMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{store.ErrInvalid.Error() + ": "} {
-		if i := strings.Index(msg, p); i >= 0 {
-			msg = msg[:i] + msg[i+len(p):]
-		}
-	}
-	if msg == "" {
-		return msg
-	}
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	return sentence(strings.Replace(err.Error(), store.ErrInvalid.Error()+": ", "", 1))
 }
 
 // now is the server's clock, for pages that show ages.

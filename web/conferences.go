@@ -116,15 +116,36 @@ var conferenceFields = []struct{ prefix, field string }{
 	{"max members", "max_members"},
 }
 
-// fieldOf finds the field a store error is about; "" if none.
-func fieldOf(err error, fields []struct{ prefix, field string }) string {
-	msg := strings.ToLower(userMessage(err))
-	for _, f := range fields {
-		if strings.HasPrefix(msg, f.prefix) {
-			return f.field
+// fieldOf finds the field a store error is about, and the part of its
+// message that says what is wrong with it. The store wraps messages with
+// context ("create conference 7001: conference number 7001: already
+// exists"), so every ": "-separated tail is tried.
+func fieldOf(err error, fields []struct{ prefix, field string }) (field, msg string) {
+	full := userMessage(err)
+	for tail := full; tail != ""; {
+		low := strings.ToLower(tail)
+		for _, f := range fields {
+			if strings.HasPrefix(low, f.prefix) {
+				return f.field, sentence(tail)
+			}
 		}
+		_, rest, ok := strings.Cut(tail, ": ")
+		if !ok {
+			break
+		}
+		tail = rest
 	}
-	return ""
+	return "", full
+}
+
+// sentence makes a store message read as one: "conference number 7001:
+// already exists" becomes "Conference number 7001 already exists."
+func sentence(s string) string {
+	s = strings.TrimSuffix(strings.ReplaceAll(s, ": "+store.ErrDuplicate.Error(), " "+store.ErrDuplicate.Error()), ".")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
 // storeFailed shows a store error beside its field, or above the form;
@@ -133,8 +154,8 @@ func storeFailed(err error, fields fieldErrors, known []struct{ prefix, field st
 	if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrDuplicate) {
 		return "", false
 	}
-	if f := fieldOf(err, known); f != "" {
-		fields[f] = userMessage(err)
+	if f, msg := fieldOf(err, known); f != "" {
+		fields[f] = msg
 		return "", true
 	}
 	return userMessage(err), true
