@@ -111,3 +111,27 @@ func TestStoreErrorsFindTheirField(t *testing.T) {
 		}
 	})
 }
+
+func TestSettingsPendingARestart(t *testing.T) {
+	inUse := DefaultSettings()
+	inUse.SIP, inUse.PublicIP = "127.0.0.1:15060", "192.0.2.10"
+	for _, tc := range []struct {
+		name   string
+		saved  func(s *Settings)
+		pinned map[string]bool
+		want   bool
+	}{
+		{"defaults over pinned command-line values are not pending", func(*Settings) {}, map[string]bool{"sip": true}, false},
+		{"an empty public address means the one in use", func(*Settings) {}, map[string]bool{"sip": true}, false},
+		{"a saved SIP address not pinned is pending", func(*Settings) {}, nil, true},
+		{"a new talker threshold is pending", func(s *Settings) { s.TalkThreshold = 300 }, map[string]bool{"sip": true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := DefaultSettings()
+			tc.saved(&saved)
+			if got := pending(saved, inUse, tc.pinned); got != tc.want {
+				t.Fatalf("pending = %v", got)
+			}
+		})
+	}
+}

@@ -151,12 +151,28 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	if v.Fields == nil {
 		v.Form = formOfSettings(saved)
 	}
-	a, _ := json.Marshal(saved)
-	b, _ := json.Marshal(s.d.Runtime.InUse)
-	v.Pending = !bytes.Equal(a, b)
+	v.Pending = pending(saved, s.d.Runtime.InUse, v.Pinned)
 	st := s.d.Engine.Stats()
 	v.Path, v.Reason = st.PathName, st.PathReason
 	s.render(w, r, status, "settings", view{Title: "Settings", Nav: "settings", LoggedIn: true, Data: v, Error: msg})
+}
+
+// pending reports whether the saved settings would change anything at the
+// next start: settings the command line pins do not count, nor an empty
+// public address (which means "this box's own", the one in use).
+func pending(saved, inUse Settings, pinned map[string]bool) bool {
+	if pinned["sip"] {
+		saved.SIP = inUse.SIP
+	}
+	if pinned["rtp_ports"] {
+		saved.RTPLow, saved.RTPHigh = inUse.RTPLow, inUse.RTPHigh
+	}
+	if pinned["public_ip"] || saved.PublicIP == "" {
+		saved.PublicIP = inUse.PublicIP
+	}
+	a, _ := json.Marshal(saved)
+	b, _ := json.Marshal(inUse)
+	return !bytes.Equal(a, b)
 }
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) {

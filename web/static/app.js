@@ -17,7 +17,12 @@ document.addEventListener("submit", (e) => {
   }
   const status = document.getElementById("live-status");
   const empty = document.getElementById("no-conferences");
-  const showEmpty = () => { if (empty) empty.hidden = box.children.length > 0; };
+  const count = (id, n) => { const el = document.getElementById(id); if (el) el.textContent = n; };
+  const showEmpty = () => {
+    if (empty) empty.hidden = box.children.length > 0;
+    count("n-active", box.querySelectorAll(".card").length);
+    count("n-callers", box.querySelectorAll("tr[data-member]").length);
+  };
   const es = new EventSource(box.dataset.events);
   es.addEventListener("open", () => { status.hidden = false; status.textContent = "Live"; status.className = "live-status on"; });
   es.addEventListener("error", () => { status.hidden = false; status.textContent = "Reconnecting…"; status.className = "live-status off"; });
