@@ -2,8 +2,8 @@ package c3p
 
 import (
 	"encoding/base64"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
