@@ -1,19 +1,34 @@
-// Command confabctl drives a Confab appliance over its JSON API.
+// Command confabctl drives a Confab appliance over its JSON API: the same
+// API, and so the same checks, as the web page.
 //
-//	confabctl conference create --number 7001 --pin 1234 [--moderator-pin 9876] [--name "Weekly"]
+//	confabctl conference create --number 7001 [--name "Weekly"] [--pin 1234] [--moderator-pin 9876] ...
 //	confabctl conference list
 //	confabctl conference show|roster ID
+//	confabctl conference update ID [--name ...] [--pin ...] ...
 //	confabctl conference delete ID
 //	confabctl conference lock|unlock|mute-all|unmute-all|end ID
-//	confabctl participant mute|unmute|deaf|undeaf|kick|presenter|attendee CONF-ID PARTICIPANT-ID
+//	confabctl participant mute|unmute|deaf|undeaf|kick|presenter|attendee|admit CONF-ID PARTICIPANT-ID
+//	confabctl phone list
+//	confabctl phone add USERNAME --password PW [--name "Front desk"]
+//	confabctl phone delete USERNAME
+//	confabctl trunk list
+//	confabctl trunk add NAME [--peer 192.0.2.0/24 ...] [--did +15551230000=7001 ...] [--username U --password PW]
+//	confabctl trunk delete ID
+//	confabctl backup [FILE]        (default: standard output)
+//	confabctl restore FILE
 //
 // The API address comes from --url or CONFAB_URL (default
-// http://127.0.0.1:8080), the admin password from --password or
-// CONFAB_ADMIN_PASSWORD.
+// http://127.0.0.1:8080). It authenticates with an API token made on the
+// web page's Account page (--token or CONFAB_TOKEN), or with the admin
+// password (--password or CONFAB_ADMIN_PASSWORD). --json prints what the
+// API answers, for scripts. --cacert trusts the box's own HTTPS
+// certificate (https-cert.pem in its data directory).
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,7 +37,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -33,13 +47,26 @@ func main() {
 	}
 }
 
+const usage = `usage: confabctl [--url URL] [--token T | --password PW] [--json] [--cacert FILE] COMMAND ...
+commands:
+  conference create|list|show|roster|update|delete|lock|unlock|mute-all|unmute-all|end ...
+  participant mute|unmute|deaf|undeaf|kick|presenter|attendee|admit CONF-ID PARTICIPANT-ID
+  phone list|add|delete ...
+  trunk list|add|delete ...
+  backup [FILE]
+  restore FILE`
+
+// client talks to one appliance.
 type client struct {
-	url, user, password string
-	http                *http.Client
+	url, user, password, token string
+	json                       bool
+	http                       *http.Client
+	out                        io.Writer
 }
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	global := flag.NewFlagSet("confabctl", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
 	def := func(k, d string) string {
 		if v := getenv(k); v != "" {
 			return v
@@ -49,141 +76,169 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	url := global.String("url", def("CONFAB_URL", "http://127.0.0.1:8080"), "API base URL [CONFAB_URL]")
 	user := global.String("user", "admin", "admin user")
 	pw := global.String("password", def("CONFAB_ADMIN_PASSWORD", ""), "admin password [CONFAB_ADMIN_PASSWORD]")
+	token := global.String("token", def("CONFAB_TOKEN", ""), "API token from the web page's Account page [CONFAB_TOKEN]")
+	asJSON := global.Bool("json", false, "print the API's JSON answer")
+	cacert := global.String("cacert", def("CONFAB_CACERT", ""), "PEM certificate to trust for HTTPS, e.g. the box's https-cert.pem [CONFAB_CACERT]")
 	if err := global.Parse(args); err != nil {
-		return err
+		return fmt.Errorf("%v\n%s", err, usage)
 	}
 	rest := global.Args()
-	if len(rest) < 2 {
+	if len(rest) < 1 {
 		return errors.New(usage)
 	}
-	c := &client{url: strings.TrimRight(*url, "/"), user: *user, password: *pw, http: &http.Client{Timeout: 15 * time.Second}}
-	switch rest[0] {
+	c := &client{url: strings.TrimRight(*url, "/"), user: *user, password: *pw, token: *token, json: *asJSON, out: out,
+		http: &http.Client{Timeout: 30 * time.Second}}
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no PEM certificate", *cacert)
+		}
+		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	if c.token == "" && c.password == "" {
+		return errors.New("no credentials: give --token (an API token from the web page) or --password, or set CONFAB_TOKEN or CONFAB_ADMIN_PASSWORD")
+	}
+	cmd, sub := rest[0], ""
+	if len(rest) > 1 {
+		sub = rest[1]
+	}
+	switch cmd {
 	case "conference", "conf":
-		return c.conference(rest[1], rest[2:], out)
+		return c.conference(sub, tail(rest, 2))
 	case "participant", "p":
 		if len(rest) != 4 {
 			return errors.New("usage: confabctl participant COMMAND CONF-ID PARTICIPANT-ID")
 		}
-		return c.do("POST", fmt.Sprintf("/api/v1/conferences/%s/participants/%s/%s", rest[2], rest[3], rest[1]), nil, nil)
+		return c.show(c.do("POST", fmt.Sprintf("/api/v1/conferences/%s/participants/%s/%s", rest[2], rest[3], rest[1]), nil))
+	case "phone", "phones":
+		return c.phone(sub, tail(rest, 2))
+	case "trunk", "trunks":
+		return c.trunk(sub, tail(rest, 2))
+	case "backup":
+		return c.backup(tail(rest, 1))
+	case "restore":
+		return c.restore(tail(rest, 1))
 	}
 	return errors.New(usage)
 }
 
-const usage = `usage: confabctl [--url URL] [--password PW] conference create|list|show|roster|delete|lock|unlock|mute-all|unmute-all|end ...
-       confabctl participant mute|unmute|deaf|undeaf|kick|presenter|attendee CONF-ID PARTICIPANT-ID`
-
-func (c *client) conference(cmd string, args []string, out io.Writer) error {
-	switch cmd {
-	case "create":
-		fs := flag.NewFlagSet("create", flag.ContinueOnError)
-		number := fs.String("number", "", "dial-in number (required)")
-		name := fs.String("name", "", "name")
-		pin := fs.String("pin", "", "participant PIN")
-		mpin := fs.String("moderator-pin", "", "moderator PIN")
-		lock := fs.Bool("wait-for-leader", false, "attendees wait until a presenter joins")
-		end := fs.Bool("end-when-leader-leaves", false, "end the conference when the last presenter leaves")
-		max := fs.Int("max-members", 0, "maximum participants (0 = no limit)")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if *number == "" {
-			return errors.New("conference create: --number is required")
-		}
-		body := map[string]any{"number": *number, "name": *name, "pin": *pin, "moderator_pin": *mpin,
-			"wait_for_leader": *lock, "end_when_leader_leaves": *end, "max_members": *max}
-		var conf map[string]any
-		if err := c.do("POST", "/api/v1/conferences", body, &conf); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created conference %v: number %v, focus %v\n", conf["id"], conf["number"], conf["focus_uri"])
+func tail(s []string, n int) []string {
+	if len(s) <= n {
 		return nil
-	case "list", "ls":
-		var confs []map[string]any
-		if err := c.do("GET", "/api/v1/conferences", nil, &confs); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNUMBER\tNAME\tPIN\tACTIVE\tLOCKED")
-		for _, x := range confs {
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\n", x["id"], x["number"], x["name"], x["pin"], x["active"], x["locked"])
-		}
-		return tw.Flush()
-	case "show", "roster":
-		if len(args) != 1 {
-			return fmt.Errorf("usage: confabctl conference %s ID", cmd)
-		}
-		var conf struct {
-			Number string `json:"number"`
-			Name   string `json:"name"`
-			Active bool   `json:"active"`
-			Roster *struct {
-				Locked       bool `json:"locked"`
-				Participants []struct {
-					ID, Name, Role, State, Codec string
-					Muted, Talking               bool
-					MOS                          float64 `json:"mos"`
-				} `json:"participants"`
-			} `json:"roster"`
-		}
-		if err := c.do("GET", "/api/v1/conferences/"+args[0], nil, &conf); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "conference %s %q active=%v\n", conf.Number, conf.Name, conf.Active)
-		if conf.Roster != nil {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tSTATE\tCODEC\tMUTED\tTALKING\tMOS")
-			for _, p := range conf.Roster.Participants {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%v\t%.2f\n", p.ID, p.Name, p.Role, p.State, p.Codec, p.Muted, p.Talking, p.MOS)
-			}
-			return tw.Flush()
-		}
-		return nil
-	case "delete", "rm":
-		if len(args) != 1 {
-			return errors.New("usage: confabctl conference delete ID")
-		}
-		return c.do("DELETE", "/api/v1/conferences/"+args[0], nil, nil)
-	case "lock", "unlock", "mute-all", "unmute-all", "end":
-		if len(args) != 1 {
-			return fmt.Errorf("usage: confabctl conference %s ID", cmd)
-		}
-		return c.do("POST", "/api/v1/conferences/"+args[0]+"/"+cmd, nil, nil)
 	}
-	return errors.New(usage)
+	return s[n:]
 }
 
-func (c *client) do(method, path string, body, out any) error {
+// reply is an API answer.
+type reply struct {
+	body []byte
+	err  error
+}
+
+// do sends a request with a JSON body (nil for none).
+func (c *client) do(method, path string, body any) reply {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return reply{err: err}
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.url+path, rd)
+	return c.send(method, path, rd)
+}
+
+func (c *client) send(method, path string, body io.Reader) reply {
+	req, err := http.NewRequest(method, c.url+path, body)
 	if err != nil {
-		return err
+		return reply{err: err}
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.SetBasicAuth(c.user, c.password)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	} else {
+		req.SetBasicAuth(c.user, c.password)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return reply{err: err}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return reply{err: err}
+	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+			return reply{err: fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)}
 		}
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		return reply{err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))}
 	}
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
+	return reply{body: b}
+}
+
+// show prints an answer as JSON with --json, or nothing (the command
+// prints its own summary).
+func (c *client) show(r reply) error {
+	if r.err != nil {
+		return r.err
+	}
+	if c.json && len(r.body) > 0 {
+		return printJSON(c.out, r.body)
 	}
 	return nil
+}
+
+func printJSON(w io.Writer, b []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		_, err = w.Write(b)
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// decode reads an answer for the table output, or prints it with --json;
+// it reports whether the caller should print the table.
+func (c *client) decode(r reply, v any) (bool, error) {
+	if r.err != nil {
+		return false, r.err
+	}
+	if c.json {
+		return false, printJSON(c.out, r.body)
+	}
+	return true, json.Unmarshal(r.body, v)
+}
+
+// listFlag collects a flag given several times.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseFlags parses fs over args, allowing positional arguments before the
+// flags ("phone add 201 --password x"), and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	return pos, nil
 }
