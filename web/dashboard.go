@@ -219,6 +219,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-refresh.C:
+			// A logout elsewhere, or the session's end, ends the stream.
+			if _, ok, err := s.session(r); err != nil || !ok {
+				return
+			}
 			if err := send(all()); err != nil {
 				return
 			}

@@ -644,6 +644,22 @@ func TestLiveEvents(t *testing.T) {
 			t.Fatalf("ended %q", got)
 		}
 	})
+	t.Run("the stream ends when the admin logs out", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/events", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		do(t, c, "POST", f.srv.URL+"/logout", url.Values{})
+		done := make(chan error, 1)
+		go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+		select {
+		case <-done:
+		case <-time.After(3 * liveRefresh):
+			t.Fatal("the stream went on after logout")
+		}
+	})
 	t.Run("the stream needs a login", func(t *testing.T) {
 		if r := do(t, f.browser(t), "GET", f.srv.URL+"/events", nil); r.status != 401 {
 			t.Fatalf("%d", r.status)
