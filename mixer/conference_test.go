@@ -145,3 +145,30 @@ func TestTalkingAndTimeoutEvents(t *testing.T) {
 		t.Fatalf("timeout events for %v, want only the dead call %d", ids, l.parts[1].p.id)
 	}
 }
+
+func TestQualityIsReportedToTheFocusEveryFewSeconds(t *testing.T) {
+	l := newLoad(t, "PCMU", 1, 2, 0.5)
+	for i := 0; i < 11*50; i++ { // 11 s of frames
+		l.frame()
+	}
+	reports := map[ParticipantID]int{}
+	for {
+		select {
+		case ev := <-l.e.Events():
+			if ev.Kind == EventQuality {
+				if ev.Quality.Codec != "PCMU" || ev.Quality.PacketsReceived == 0 || ev.Quality.MOS < 4 {
+					t.Fatalf("quality report %+v", ev.Quality)
+				}
+				reports[ev.Participant]++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for _, lp := range l.parts {
+		if n := reports[lp.p.id]; n != 2 {
+			t.Errorf("participant %d: %d quality reports in 11 s, want 2", lp.p.id, n)
+		}
+	}
+}

@@ -23,6 +23,9 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 		return out
 	}
 	c.frameNo++
+	if c.bypassFrame(now) { // two-party bypass: the path forwards, nothing to mix (bypass.go)
+		return c.bypassHousekeeping(now, out)
+	}
 	c.e.stats.frames.Add(1)
 	frame := c.e.cfg.Frame
 
@@ -124,10 +127,15 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 		}
 	}
 
-	// 5. RTCP reports and dead calls, checked once a second.
+	// 5. RTCP reports and dead calls, checked once a second; a quality
+	// report for each participant to the Focus every five.
 	if c.frameNo%uint64(time.Second/frame) == 0 {
+		report := c.frameNo%uint64(qualityEvery/frame) == 0
 		for _, p := range c.parts {
 			out = c.housekeeping(p, now, out)
+			if report {
+				c.e.emit(Event{Kind: EventQuality, Conference: c.id, Participant: p.id, Quality: c.quality(p), At: now})
+			}
 		}
 	}
 	return out
@@ -185,6 +193,9 @@ func (c *Conference) appendCodec(res *resample.Resampler, frame, pkt []int16, k,
 }
 
 func (c *Conference) packetize(p *participant, payload []byte, now time.Time, out []hal.Packet) []hal.Packet {
+	if c.bp.hold != nil && c.holdOutput(p) { // just after a bypass (bypass.go)
+		return out
+	}
 	ticks := p.spec.Info.RTPTicks(len(p.codecOut))
 	p.mu.Lock()
 	n, err := p.sess.WriteRTP(p.packet, payload, ticks, !p.sentAny, now)
@@ -213,6 +224,10 @@ func (c *Conference) housekeeping(p *participant, now time.Time, out []hal.Packe
 	}
 	return out
 }
+
+// qualityEvery is how often each participant's quality goes to the Focus
+// (the web page's roster, call records).
+const qualityEvery = 5 * time.Second
 
 // insertByLevel keeps ts sorted loudest first and at most max long.
 func insertByLevel(ts []*participant, p *participant, max int) []*participant {
