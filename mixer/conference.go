@@ -39,6 +39,7 @@ type Conference struct {
 	talkers []*participant
 	nextPr  uint64
 	frameNo uint64
+	bp      twoParty // two-party bypass (bypass.go)
 }
 
 func newConference(e *Engine, id string) *Conference {
@@ -324,6 +325,9 @@ func (c *Conference) Remove(id ParticipantID) (Quality, error) {
 }
 
 func (c *Conference) removeLocked(p *participant) {
+	if c.bp.on { // hand the media back before a party's flow goes (bypass.go)
+		c.endBypass()
+	}
 	delete(c.byID, p.id)
 	for i, x := range c.parts {
 		if x == p {

@@ -49,6 +49,9 @@ type Config struct {
 	TalkHangover time.Duration
 	// Latch turns on symmetric RTP: send to where a participant's packets come from (default on).
 	NoLatch bool
+	// NoBypass keeps two-party conferences in the mix even where the packet
+	// path could forward between the two below the MCU (bypass.go).
+	NoBypass bool
 	// MediaTimeout ends a call with no media for this long (default 30 s; <0 disables).
 	MediaTimeout time.Duration
 	// MaxParticipants caps the engine (default 10000); more returns ErrCapacity.
