@@ -95,12 +95,17 @@ var ErrNoBypass = errors.New("hal: bypass not possible")
 type FlowStats struct {
 	RTPPackets, RTPBytes   uint64 // valid RTP; bytes of UDP payload
 	RTCPPackets, RTCPBytes uint64
-	// SeqGaps counts RTP sequence numbers skipped (RFC 3550 A.1).
+	// SeqGaps counts RTP sequence numbers skipped (RFC 3550 A.1), and
+	// MaxSeq is the highest sequence number seen of the current SSRC.
 	SeqGaps uint64
+	MaxSeq  uint16
 	// LastArrival is when the last valid packet arrived; zero if none.
 	LastArrival time.Time
-	// Forwarded counts packets a two-party bypass sent on without the MCU.
-	Forwarded uint64
+	// Forwarded counts packets a two-party bypass sent on without the
+	// MCU, and ForwardedSeq is the last one's RTP sequence number as the
+	// participant sent it.
+	Forwarded    uint64
+	ForwardedSeq uint16
 }
 
 // FlowCounter is a packet path that counts per flow.

@@ -399,6 +399,15 @@ func TestBypassRewritesIntoThePeersStream(t *testing.T) {
 			checkRewritten(t, out, bp, w.seq, w.ts, seq == 100)
 		})
 	}
+	t.Run("a datagram with a partial checksum leaves with a whole one", func(t *testing.T) {
+		f4 := udp4(40300, rtp{seq: 103, ts: 16480, ssrc: 0x1234, payloadSz: 161}.bytes())
+		f4.partialChecksum = true
+		act, out := run(t, f, f4.bytes())
+		if act != xdpTx {
+			t.Fatalf("action %s, want XDP_TX", actionName(act))
+		}
+		checkRewritten(t, out, bp, 5003, 800480, false)
+	})
 	t.Run("other payload types still reach the MCU", func(t *testing.T) {
 		if act, _ := run(t, f, in(104, 16640, 101)); act != xdpPass {
 			t.Errorf("telephone-event: action %s, want XDP_PASS", actionName(act))
@@ -416,11 +425,11 @@ func TestBypassRewritesIntoThePeersStream(t *testing.T) {
 			t.Errorf("handover %+v, want seq 5003 ts 800480 just now", h)
 		}
 		st, _ := f.FlowStats(40300)
-		if st.ForwardedPackets != 3 {
-			t.Errorf("forwarded %d packets, want 3", st.ForwardedPackets)
+		if st.ForwardedPackets != 4 {
+			t.Errorf("forwarded %d packets, want 4", st.ForwardedPackets)
 		}
-		if vc := verdicts(t, f); vc[rtpfilter.TxBypass].Packets != 3 {
-			t.Errorf("tx_bypass %d, want 3", vc[rtpfilter.TxBypass].Packets)
+		if vc := verdicts(t, f); vc[rtpfilter.TxBypass].Packets != 4 {
+			t.Errorf("tx_bypass %d, want 4", vc[rtpfilter.TxBypass].Packets)
 		}
 	})
 	t.Run("after the bypass media reaches the MCU again", func(t *testing.T) {

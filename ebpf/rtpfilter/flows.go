@@ -33,8 +33,10 @@ type FlowStats struct {
 	Link Link
 
 	// Forwarded counts the packets the two-party bypass sent on to the
-	// peer; Handover describes the last of them.
+	// peer, and ForwardedSeq is the last one's sequence number as it
+	// arrived; Handover describes it as it left.
 	ForwardedPackets, ForwardedBytes uint64
+	ForwardedSeq                     uint16
 	Handover                         Handover
 }
 
@@ -302,6 +304,7 @@ func (f *Filter) stats(s uint32) (FlowStats, error) {
 		},
 		ForwardedPackets: st.FwdPackets,
 		ForwardedBytes:   st.FwdBytes,
+		ForwardedSeq:     st.FwdInSeq,
 		Handover: Handover{
 			Forwarded: st.FwdPackets > 0 && st.FwdEpoch == f.rules[s].Epoch,
 			Seq:       st.FwdSeq,

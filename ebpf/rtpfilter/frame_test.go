@@ -25,6 +25,10 @@ type frame struct {
 	udpLenDelta int
 	// noUDPChecksum leaves the IPv4 UDP checksum zero (RFC 768).
 	noUDPChecksum bool
+	// partialChecksum leaves only the pseudo-header sum in the UDP
+	// checksum field, as a local sender's CHECKSUM_PARTIAL datagram
+	// crosses a veth.
+	partialChecksum bool
 	// pad appends Ethernet padding after the IP packet.
 	pad int
 }
@@ -98,7 +102,11 @@ func (f frame) ip4(b []byte, proto uint8, l4 []byte) []byte {
 	copy(h[12:], s[:])
 	copy(h[16:], d[:])
 	binary.BigEndian.PutUint16(h[10:], ^onesSum(0, h))
-	if proto == 17 && !f.noUDPChecksum {
+	switch {
+	case proto != 17 || f.noUDPChecksum:
+	case f.partialChecksum:
+		binary.BigEndian.PutUint16(l4[6:], fold(pseudo4(s, d, len(l4))))
+	default:
 		putUDPChecksum(l4, pseudo4(s, d, len(l4)))
 	}
 	return append(append(b, h...), l4...)

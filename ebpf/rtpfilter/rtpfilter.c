@@ -198,6 +198,8 @@ struct flow_stats {
 	__u32 fwd_ts;     /* timestamp of the last forwarded packet, as sent */
 	__u16 seq_delta;  /* out sequence = in sequence + seq_delta */
 	__u16 fwd_seq;    /* sequence number of the last forwarded packet, as sent */
+	__u16 fwd_in_seq; /* ... and as it arrived */
+	__u16 pad2;
 };
 
 /* One slot per RTP/RTCP port pair: 32768 covers every even port. */
@@ -282,24 +284,43 @@ static __always_inline void csum_replace32(__u16 *sum, __u32 old, __u32 new)
 	csum_replace(sum, (__u16)(old >> 16), (__u16)(new >> 16));
 }
 
-/* The UDP checksum covers the pseudo-header addresses (RFC 768, RFC 8200
- * §8.1). A zero UDP checksum over IPv4 means none was sent; it stays zero. */
-static __always_inline void udp_csum_replace32(struct udp_hdr *udp, __u32 old, __u32 new)
-{
-	if (udp->check == 0)
-		return;
-	csum_replace32(&udp->check, old, new);
-	if (udp->check == 0)
-		udp->check = 0xffff;
-}
+/* MAX_UDP_WORDS bounds the checksum loop: a 1500-octet MTU's datagram. */
+#define MAX_UDP_WORDS 740
 
-static __always_inline void udp_csum_replace(struct udp_hdr *udp, __u16 old, __u16 new)
+/* udp_checksum computes the UDP checksum (RFC 768, RFC 8200 §8.1) of the
+ * datagram of ulen octets at offset off in the frame, from scratch: the
+ * pseudo-header sum given plus the datagram, whose checksum field must be
+ * zero. An incremental update (RFC 1624) would be cheaper, but a datagram
+ * from a local sender over a veth carries only the pseudo-header part of
+ * its checksum (the kernel's CHECKSUM_PARTIAL, for a NIC that never sees
+ * it), and updating that yields garbage once the frame leaves by XDP_TX.
+ * Words are summed as they lie in memory (RFC 1071 §2(B)).
+ *
+ * It is a global function so that the verifier checks its loop once, on
+ * its own, instead of along every path that reaches it. */
+__attribute__((noinline)) int udp_checksum(struct xdp_md *ctx, __u32 off, __u32 ulen, __u32 sum)
 {
-	if (udp->check == 0)
-		return;
-	csum_replace(&udp->check, old, new);
-	if (udp->check == 0)
-		udp->check = 0xffff;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (off > 512)
+		return 0;
+	__u16 *w = data + off;
+
+	for (int i = 0; i < MAX_UDP_WORDS; i++) {
+		if ((__u32)i * 2 + 2 > ulen || (void *)(w + 1) > data_end)
+			break;
+		sum += *w;
+		w++;
+	}
+	if (ulen & 1) {
+		__u8 *last = (__u8 *)w;
+		if ((void *)(last + 1) <= data_end)
+			sum += *last; /* padded with a zero octet, as the last word's first */
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	__u16 c = (__u16)~sum;
+	return c ? c : 0xffff; /* a computed zero is sent as all ones */
 }
 
 /* sip_guard applies the source's token bucket. */
@@ -376,7 +397,7 @@ struct pkt {
  * the peer's as the destination, and the peer's SSRC, payload type,
  * sequence numbers and timestamps continuing what the MCU last sent it. */
 static __always_inline int bypass(struct xdp_md *ctx, struct pkt *p, struct flow_rule *r,
-				  struct flow_stats *st, __u64 now, __u64 len)
+				  struct flow_stats *st, __u64 now, __u64 len, __u32 ulen)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	__u8 *rtp = p->rtp;
@@ -396,32 +417,19 @@ static __always_inline int bypass(struct xdp_md *ctx, struct pkt *p, struct flow
 	__u32 out_ts = in_ts + st->ts_delta;
 
 	struct udp_hdr *udp = p->udp;
-	__u32 w;
 
 	/* RTP: payload type (keeping the marker), sequence, timestamp, SSRC. */
-	__u16 old16 = *(__u16 *)rtp;
 	rtp[1] = (rtp[1] & 0x80) | (r->out_pt & 0x7f);
-	udp_csum_replace(udp, old16, *(__u16 *)rtp);
-	old16 = *(__u16 *)(rtp + 2);
 	*(__u16 *)(rtp + 2) = bpf_htons(out_seq);
-	udp_csum_replace(udp, old16, *(__u16 *)(rtp + 2));
-	w = *(__u32 *)(rtp + 4);
 	*(__u32 *)(rtp + 4) = bpf_htonl(out_ts);
-	udp_csum_replace32(udp, w, *(__u32 *)(rtp + 4));
-	w = *(__u32 *)(rtp + 8);
 	*(__u32 *)(rtp + 8) = bpf_htonl(r->out_ssrc);
-	udp_csum_replace32(udp, w, *(__u32 *)(rtp + 8));
-
-	/* UDP ports. */
-	old16 = udp->sport;
 	udp->sport = bpf_htons(r->out_sport);
-	udp_csum_replace(udp, old16, udp->sport);
-	old16 = udp->dport;
 	udp->dport = bpf_htons(r->out_dport);
-	udp_csum_replace(udp, old16, udp->dport);
 
-	/* IP addresses (in the UDP pseudo-header too) and hop limit: we
-	 * originate the packet, so it starts with our own default of 64. */
+	/* IP addresses and hop limit: we originate the packet, so it starts
+	 * with our own default of 64. The UDP pseudo-header sums the new
+	 * addresses, the protocol and the UDP length. */
+	__u32 pseudo = bpf_htons(IPPROTO_UDP_) + bpf_htons((__u16)ulen);
 	if (!p->v6) {
 		struct ip4_hdr *ip = p->l3;
 		if ((void *)(ip + 1) > data_end)
@@ -429,13 +437,13 @@ static __always_inline int bypass(struct xdp_md *ctx, struct pkt *p, struct flow
 		__u32 o = *(__u32 *)ip->saddr, n = *(__u32 *)r->saddr;
 		*(__u32 *)ip->saddr = n;
 		csum_replace32(&ip->check, o, n);
-		udp_csum_replace32(udp, o, n);
+		pseudo += (n & 0xffff) + (n >> 16);
 		o = *(__u32 *)ip->daddr;
 		n = *(__u32 *)r->daddr;
 		*(__u32 *)ip->daddr = n;
 		csum_replace32(&ip->check, o, n);
-		udp_csum_replace32(udp, o, n);
-		old16 = *(__u16 *)&ip->ttl;
+		pseudo += (n & 0xffff) + (n >> 16);
+		__u16 old16 = *(__u16 *)&ip->ttl;
 		ip->ttl = 64;
 		csum_replace(&ip->check, old16, *(__u16 *)&ip->ttl);
 	} else {
@@ -444,21 +452,36 @@ static __always_inline int bypass(struct xdp_md *ctx, struct pkt *p, struct flow
 			return -1;
 #pragma unroll
 		for (int i = 0; i < 16; i += 4) {
-			__u32 o = *(__u32 *)&ip->saddr[i], n = *(__u32 *)&r->saddr[i];
+			__u32 n = *(__u32 *)&r->saddr[i];
 			*(__u32 *)&ip->saddr[i] = n;
-			udp_csum_replace32(udp, o, n);
-			o = *(__u32 *)&ip->daddr[i];
+			pseudo += (n & 0xffff) + (n >> 16);
 			n = *(__u32 *)&r->daddr[i];
 			*(__u32 *)&ip->daddr[i] = n;
-			udp_csum_replace32(udp, o, n);
+			pseudo += (n & 0xffff) + (n >> 16);
 		}
 		ip->hop_limit = 64;
 	}
+	__u32 off = (__u8 *)udp - (__u8 *)p->eth;
+	udp->check = 0;
+	int check = udp_checksum(ctx, off, ulen, pseudo);
+	/* Packet pointers do not outlive a call; find the header again. */
+	void *data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (off > 512)
+		return -1;
+	udp = data + off;
+	if ((void *)(udp + 1) > data_end)
+		return -1;
+	udp->check = (__u16)check;
+	struct eth_hdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
 
-	__builtin_memcpy(p->eth->dst, r->dmac, 6);
-	__builtin_memcpy(p->eth->src, r->smac, 6);
+	__builtin_memcpy(eth->dst, r->dmac, 6);
+	__builtin_memcpy(eth->src, r->smac, 6);
 
 	st->fwd_seq = out_seq;
+	st->fwd_in_seq = in_seq;
 	st->fwd_ts = out_ts;
 	st->fwd_ns = now;
 	__sync_fetch_and_add(&st->fwd_packets, 1);
@@ -571,7 +594,7 @@ static __always_inline int media(struct xdp_md *ctx, __u64 len, struct pkt *p, _
 	learn_link(ctx, p, st, now);
 
 	if ((r->flags & RULE_BYPASS) && pt == r->in_pt) {
-		int act = bypass(ctx, p, r, st, now, len);
+		int act = bypass(ctx, p, r, st, now, len, ulen);
 		if (act >= 0)
 			return act;
 	}

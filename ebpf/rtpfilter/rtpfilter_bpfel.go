@@ -61,6 +61,9 @@ type rtpfilterFlowStats struct {
 	FwdTs       uint32
 	SeqDelta    uint16
 	FwdSeq      uint16
+	FwdInSeq    uint16
+	Pad2        uint16
+	_           [4]byte
 }
 
 type rtpfilterSipBucket struct {

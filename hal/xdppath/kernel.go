@@ -23,8 +23,8 @@ func (p *Path) FlowStats(id hal.FlowID) (hal.FlowStats, error) {
 	return hal.FlowStats{
 		RTPPackets: st.RTPPackets, RTPBytes: st.RTPBytes,
 		RTCPPackets: st.RTCPPackets, RTCPBytes: st.RTCPBytes,
-		SeqGaps: st.SeqGaps, LastArrival: st.LastArrival,
-		Forwarded: st.ForwardedPackets,
+		SeqGaps: st.SeqGaps, MaxSeq: st.MaxSeq, LastArrival: st.LastArrival,
+		Forwarded: st.ForwardedPackets, ForwardedSeq: st.ForwardedSeq,
 	}, nil
 }
 
@@ -50,6 +50,9 @@ func (p *Path) Bypass(from, to hal.FlowID, s hal.BypassStream) error {
 	defer p.mu.Unlock()
 	if p.closed.Load() {
 		return hal.ErrClosed
+	}
+	if p.noBypass {
+		return fmt.Errorf("%w: turned off", hal.ErrNoBypass)
 	}
 	fi, ti := p.flows[from], p.flows[to]
 	if fi == nil || ti == nil || from == to {

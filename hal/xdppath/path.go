@@ -59,12 +59,13 @@ type Path struct {
 	src4    netip.Addr // source address of frames we build, by family
 	src6    netip.Addr
 
-	sock   *sockpath.Path
-	filter *rtpfilter.Filter
-	att    *attachment
-	reason string
-	xskOn  bool
-	zc     bool // AF_XDP in zero-copy mode
+	sock     *sockpath.Path
+	filter   *rtpfilter.Filter
+	att      *attachment
+	reason   string
+	xskOn    bool
+	zc       bool // AF_XDP in zero-copy mode
+	noBypass bool
 
 	// mu guards flows, bypasses, closed transitions and slot generations.
 	mu       sync.Mutex
@@ -103,16 +104,17 @@ type queue struct {
 }
 
 type config struct {
-	log      *slog.Logger
-	mode     Mode
-	afxdp    bool
-	pinDir   string
-	sipPort  uint16
-	sipRate  int
-	sipBurst int
-	xsk      xsk.Config
-	sources  []netip.Addr
-	sockOpts []sockpath.Option
+	log       *slog.Logger
+	mode      Mode
+	afxdp     bool
+	pinDir    string
+	sipPort   uint16
+	sipRate   int
+	sipBurst  int
+	xsk       xsk.Config
+	sources   []netip.Addr
+	sockOpts  []sockpath.Option
+	bypassOff bool
 }
 
 // Option configures New.
@@ -149,6 +151,10 @@ func WithXSKConfig(x xsk.Config) Option { return func(c *config) { c.xsk = x } }
 // family.
 func WithSourceAddrs(addrs ...netip.Addr) Option { return func(c *config) { c.sources = addrs } }
 
+// WithBypass allows (the default) or refuses two-party bypasses
+// (hal.Bypasser); refused, Bypass returns hal.ErrNoBypass.
+func WithBypass(on bool) Option { return func(c *config) { c.bypassOff = !on } }
+
 // WithSocketOptions passes options to the flows' kernel sockets
 // (sockpath.New).
 func WithSocketOptions(opts ...sockpath.Option) Option {
@@ -184,6 +190,7 @@ func New(ifname string, listen netip.Addr, lowPort, highPort uint16, opts ...Opt
 		flows:    make(map[hal.FlowID]*flowInfo),
 		bypasses: make(map[hal.FlowID]hal.FlowID),
 		wakefd:   -1,
+		noBypass: cfg.bypassOff,
 	}
 	p.chooseSources(ifi, listen.Unmap(), cfg.sources)
 

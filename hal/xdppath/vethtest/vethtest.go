@@ -22,6 +22,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,4 +161,32 @@ func ip(t testing.TB, args ...string) string {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// AcceptXDPFrames attaches a program that passes everything (XDP_PASS) to
+// s's veth for the rest of the test. A veth hands the frames its peer's XDP
+// program sends back out (XDP_TX, XDP_REDIRECT) only to a receive queue
+// that runs NAPI, which takes an XDP program or GRO on that side
+// (drivers/net/veth.c, veth_xdp_xmit); without one they are dropped and
+// counted in the side's RX drops. A physical NIC needs nothing of the kind.
+func (p *Pair) AcceptXDPFrames(t testing.TB, s *Side) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "vethtest_pass", Type: ebpf.XDP, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}, // XDP_PASS
+	})
+	if err != nil {
+		t.Fatalf("vethtest: XDP_PASS program: %v", err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	err = p.Do(s, func() error {
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: s.Index, Flags: link.XDPDriverMode})
+		if err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("vethtest: attach XDP_PASS to %s: %v", s.Ifname, err)
+	}
 }
