@@ -294,3 +294,61 @@ func TestAttachModes(t *testing.T) {
 		}
 	})
 }
+
+func TestTheSIPGuardStopsAFloodBeforeTheStack(t *testing.T) {
+	p := vethtest.New(t)
+	s := newServer(t, p, xdppath.WithSIPGuard(5060, 10, 5)) // 10 a second, bursts of 5
+	var sip *net.UDPConn
+	if err := p.Do(&p.A, func() error {
+		var err error
+		sip, err = net.ListenUDP("udp4", &net.UDPAddr{IP: p.A.IPv4.AsSlice(), Port: 5060})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer sip.Close()
+	c := client(t, p, 5062)
+	to := netip.AddrPortFrom(p.A.IPv4, 5060)
+	options := []byte("OPTIONS sip:10.77.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.2:5062\r\n\r\n")
+
+	// flood sends n requests as fast as it can and counts what the SIP
+	// socket got.
+	flood := func(n int) int {
+		for range n {
+			if _, err := c.WriteToUDPAddrPort(options, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := 0
+		buf := make([]byte, 2048)
+		for {
+			_ = sip.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, _, err := sip.ReadFromUDPAddrPort(buf); err != nil {
+				return got
+			}
+			got++
+		}
+	}
+	t.Run("a flood from one source is cut to its burst", func(t *testing.T) {
+		before, _ := s.path.Filter().Verdicts()
+		got := flood(200)
+		after, _ := s.path.Filter().Verdicts()
+		// The burst, and whatever the bucket refilled while the flood ran.
+		if got < 5 || got > 8 {
+			t.Errorf("the SIP socket got %d of 200", got)
+		}
+		passed := after[rtpfilter.PassSIP].Packets - before[rtpfilter.PassSIP].Packets
+		dropped := after[rtpfilter.DropSIPFlood].Packets - before[rtpfilter.DropSIPFlood].Packets
+		if passed != uint64(got) || passed+dropped != 200 {
+			t.Errorf("counted %d passed and %d dropped; the socket got %d of 200", passed, dropped, got)
+		}
+	})
+	t.Run("a trusted source is not limited", func(t *testing.T) {
+		if err := s.path.Filter().TrustSIPSource(p.B.IPv4); err != nil {
+			t.Fatal(err)
+		}
+		if got := flood(100); got != 100 {
+			t.Errorf("the SIP socket got %d of 100 from a trusted source", got)
+		}
+	})
+}
