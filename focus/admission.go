@@ -177,7 +177,9 @@ func (f *Focus) submitPINLocked(m *member, d *deferred) {
 // MemberUpdated) for it.
 func (f *Focus) placeLocked(m *member, kind EventKind, d *deferred) {
 	switch {
-	case !m.role.leader() && f.conf.Admission == store.AdmissionLobby && !m.admitted:
+	case !m.role.leader() && f.conf.Admission == store.AdmissionLobby && !m.admitted && m.call.User == "":
+		// OCS admission policy: the lobby holds callers who have not
+		// authenticated; a registered phone goes straight in.
 		m.state = StateLobby
 		f.emitLocked(kind, m, "")
 		f.startWaitingLocked(m)

@@ -28,6 +28,7 @@ const (
 	MuteAllAttendees                        // mute every attendee, and those who join, until UnmuteAll
 	UnmuteAll                               // unmute everyone and end mute-all
 	EndConference                           // say goodbye to everyone and hang up
+	Deny                                    // send the member in the lobby away (C3P setLobbyAccess denied)
 )
 
 func (k CommandKind) String() string {
@@ -58,12 +59,14 @@ func (k CommandKind) String() string {
 		return "unmute-all"
 	case EndConference:
 		return "end-conference"
+	case Deny:
+		return "deny"
 	}
 	return fmt.Sprintf("CommandKind(%d)", int(k))
 }
 
 // onMember reports whether the command is about one member (Command.Member).
-func (k CommandKind) onMember() bool { return k >= Mute && k <= Admit }
+func (k CommandKind) onMember() bool { return k >= Mute && k <= Admit || k == Deny }
 
 // onSelf reports whether an attendee may send the command about itself.
 func (k CommandKind) onSelf() bool { return k >= Mute && k <= SetGain }
@@ -97,6 +100,13 @@ type Sender struct {
 	Admin bool
 	// Name says who it was in logs, e.g. "admin" or "dtmf".
 	Name string
+	// User is an authenticated SIP user speaking for itself without a
+	// call of its own in the dialog (C3P from a Focus control dialog or
+	// the Focus Factory); used when Member is empty. The Focus gives it
+	// the privileges of the organizer if it is the conference's organizer,
+	// else those of its own highest-ranking member in the roster, else
+	// none; "itself" is then any of its own members.
+	User string
 }
 
 // AdminSender returns the Sender of an appliance administrator called name.
@@ -126,7 +136,7 @@ func (s Sender) String() string {
 //	command                      attendee          presenter, organizer   admin
 //	Mute, Unmute, Deaf, Undeaf   itself only       anyone                 anyone
 //	SetGain                      itself only       anyone                 anyone
-//	Kick, Admit                  -                 anyone                 anyone
+//	Kick, Admit, Deny            -                 anyone                 anyone
 //	SetRole                      -                 anyone but the         anyone
 //	                                               organizer; never to
 //	                                               organizer
@@ -162,23 +172,15 @@ func (f *Focus) doLocked(sender Sender, cmd Command, d *deferred) error {
 	if f.ended {
 		return fmt.Errorf("%w: conference %s", ErrEnded, f.conf.Number)
 	}
-	privileged := sender.Admin
-	var self *member
-	if !sender.Admin {
-		self = f.byID[sender.Member]
-		if self == nil || self.gone || sender.Member == "" {
-			return fmt.Errorf("%w: %s is not in the conference", ErrForbidden, sender)
-		}
-		if self.state == StatePINEntry {
-			return fmt.Errorf("%w: %s has not entered its PIN", ErrForbidden, sender)
-		}
-		privileged = self.role.leader()
+	self, privileged, err := f.senderLocked(sender)
+	if err != nil {
+		return err
 	}
 	if !cmd.Kind.onMember() {
 		return f.conferenceCommandLocked(sender, privileged, cmd, d)
 	}
 
-	if !privileged && !(cmd.Kind.onSelf() && self != nil && cmd.Member == self.id) {
+	if !privileged && !(cmd.Kind.onSelf() && f.isSelfLocked(sender, self, cmd.Member)) {
 		return fmt.Errorf("%w: %s may only %s itself", ErrForbidden, sender, cmd.Kind)
 	}
 	t := f.byID[cmd.Member]
@@ -210,8 +212,38 @@ func (f *Focus) doLocked(sender Sender, cmd Command, d *deferred) error {
 		}
 		f.admitLocked(t, d)
 		return nil
+	case Deny:
+		if t.state != StateLobby || t.leaving {
+			return fmt.Errorf("%w: %s is not in the lobby", ErrInvalidCommand, t.id)
+		}
+		f.refuseLocked(t, PromptGoodbye, ReasonNotAdmitted, d)
+		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrInvalidCommand, cmd.Kind)
+}
+
+// senderLocked finds who sends a command and whether it has a leader's
+// privileges: an administrator; a member by its ID; or, for a Sender with
+// only a User, the organizer or that user's highest-ranking member.
+func (f *Focus) senderLocked(sender Sender) (self *member, privileged bool, err error) {
+	if sender.Admin {
+		return nil, true, nil
+	}
+	if sender.Member == "" && sender.User != "" {
+		self, privileged = f.userSenderLocked(sender.User)
+		if self == nil && !privileged {
+			return nil, false, fmt.Errorf("%w: %s is not in the conference", ErrForbidden, sender)
+		}
+		return self, privileged, nil
+	}
+	self = f.byID[sender.Member]
+	if self == nil || self.gone || sender.Member == "" {
+		return nil, false, fmt.Errorf("%w: %s is not in the conference", ErrForbidden, sender)
+	}
+	if self.state == StatePINEntry {
+		return nil, false, fmt.Errorf("%w: %s has not entered its PIN", ErrForbidden, sender)
+	}
+	return self, self.role.leader(), nil
 }
 
 func (f *Focus) conferenceCommandLocked(sender Sender, privileged bool, cmd Command, d *deferred) error {

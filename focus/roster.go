@@ -117,6 +117,10 @@ type MemberInfo struct {
 	JoinedAt    time.Time
 	Codec       string
 	Quality     mixer.Quality // the MCU's latest report
+	// DialedOut marks a call the Focus placed (C3P addUser, REFER); By is
+	// who asked for it.
+	DialedOut bool
+	By        string
 }
 
 // ConferenceState is an active conference as GET /api/v1/conferences/{id}
@@ -171,6 +175,7 @@ type member struct {
 	waitGen          uint64
 	menuArmed        bool      // '*' pressed: the next digit is a menu key
 	menuAt           time.Time // when
+	dialedBy         string    // who had the Focus call it (dial-out), "" for a call that came in
 }
 
 func (m *member) info() MemberInfo {
@@ -190,6 +195,8 @@ func (m *member) info() MemberInfo {
 		JoinedAt:    m.joinedAt,
 		Codec:       m.codec,
 		Quality:     m.quality,
+		DialedOut:   m.dialedBy != "",
+		By:          m.dialedBy,
 	}
 }
 

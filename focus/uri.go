@@ -58,11 +58,14 @@ func isDigits(s string) bool {
 }
 
 // parseTarget splits what a caller dialled into a Focus ID (from a Focus
-// URI's opaque parameter) or a user part: a conference number, or a Focus
+// URI's opaque parameter, or after FocusTargetPrefix) or a user part: a conference number, or a Focus
 // ID dialled as the user. It takes a bare number, a Focus ID, or a SIP URI
 // in or out of angle brackets.
 func parseTarget(target string) (focusID, user string) {
 	t := strings.TrimSpace(target)
+	if id, ok := strings.CutPrefix(t, FocusTargetPrefix); ok { // the SIP front's form for a Focus URI
+		return id, ""
+	}
 	if i := strings.Index(strings.ToLower(t), "opaque="+focusOpaque); i >= 0 {
 		id := t[i+len("opaque="+focusOpaque):]
 		if j := strings.IndexAny(id, ";>?& "); j >= 0 {
