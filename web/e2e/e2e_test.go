@@ -339,6 +339,13 @@ func TestTheWebPageRunsAConference(t *testing.T) {
 		for _, c := range []*caller{bob, carol} {
 			waitFor(t, "the tone at the other callers", 8*time.Second, func() bool { return c.toneRMS() > heardRMS })
 		}
+	})
+
+	t.Run("call quality arrives from the MCU's reports", func(t *testing.T) {
+		// The MCU reports each caller's quality every 5 s; the card
+		// refreshes every 2 s.
+		run(t, ctx, "quality", chromedp.WaitVisible(
+			`//tr[@data-member][contains(., "Alice")]//span[contains(@class, "mos") and not(contains(@class, "unknown"))]`, chromedp.BySearch))
 		screenshot(t, ctx, "dashboard")
 	})
 
