@@ -10,10 +10,8 @@
 package metrics
 
 import (
-	"context"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,7 +71,7 @@ func New(src Sources, opts ...Option) *Registry {
 	// interval is a late tick, heard as a gap.
 	r.tick = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "confab_mixer_tick_duration_seconds",
-		Help: "Time the frame workers spent mixing per frame interval, averaged over each second; above the frame interval the mix falls behind.",
+		Help: "Time a frame worker spent mixing one frame of its conferences; above the frame interval the mix falls behind.",
 		Buckets: []float64{frame.Seconds() / 10, frame.Seconds() / 5, frame.Seconds() / 2.5, frame.Seconds() / 1.6,
 			frame.Seconds() / 1.25, frame.Seconds(), frame.Seconds() * 1.5, frame.Seconds() * 2},
 	})
@@ -90,52 +88,9 @@ func (r *Registry) Handler() http.Handler {
 // Gatherer is the registry, for tests and for pushing elsewhere.
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 
-// RunTickSampler feeds the tick histogram once a second until ctx ends.
-// The mixer keeps a running total of its mixing time; the sampler turns
-// each second's share of it into the time spent per frame interval.
-func (r *Registry) RunTickSampler(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	s := sampler{frame: r.src.Frame}
-	s.sample(r.src.Mixer(), r.now())
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if d, ok := s.sample(r.src.Mixer(), r.now()); ok {
-				r.tick.Observe(d.Seconds())
-			}
-		}
-	}
-}
-
-// sampler turns successive mixer snapshots into mixing time per frame
-// interval.
-type sampler struct {
-	frame time.Duration
-	mu    sync.Mutex
-	last  mixer.Stats
-	at    time.Time
-}
-
-// sample returns the mixing time per frame interval since the last call,
-// and false when there is nothing to report: the first call, or no
-// conference mixed in between.
-func (s *sampler) sample(st mixer.Stats, now time.Time) (time.Duration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	prev, prevAt := s.last, s.at
-	s.last, s.at = st, now
-	if prevAt.IsZero() || s.frame <= 0 || st.Frames == prev.Frames {
-		return 0, false
-	}
-	intervals := float64(now.Sub(prevAt)) / float64(s.frame)
-	if intervals < 1 {
-		return 0, false
-	}
-	return time.Duration(float64(st.MixTime-prev.MixTime) / intervals), true
-}
+// ObserveTick records one frame worker tick: the time it took to mix one
+// frame of its conferences. Give it to mixer.Engine.SetTickObserver.
+func (r *Registry) ObserveTick(d time.Duration) { r.tick.Observe(d.Seconds()) }
 
 // collector reads the sources at scrape time.
 type collector struct{ src Sources }

@@ -97,29 +97,31 @@ confab_mixer_late_ticks_total 3
 	})
 }
 
-func TestTickSampler(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := sampler{frame: 20 * time.Millisecond}
-	steps := []struct {
-		name   string
-		st     mixer.Stats
-		at     time.Time
-		want   time.Duration
-		report bool
-	}{
-		{"the first sample has nothing to compare with", mixer.Stats{Frames: 0}, t0, 0, false},
-		{"a second of 50 intervals with 100 ms of mixing is 2 ms a tick", mixer.Stats{Frames: 50, MixTime: 100 * time.Millisecond},
-			t0.Add(time.Second), 2 * time.Millisecond, true},
-		{"a second without frames reports nothing", mixer.Stats{Frames: 50, MixTime: 100 * time.Millisecond}, t0.Add(2 * time.Second), 0, false},
-		{"a slow second shows as a long tick", mixer.Stats{Frames: 100, MixTime: 1100 * time.Millisecond},
-			t0.Add(3 * time.Second), 20 * time.Millisecond, true},
+func TestEveryTickLandsInTheHistogram(t *testing.T) {
+	r := New(Sources{Mixer: func() mixer.Stats { return mixer.Stats{} }, Frame: 20 * time.Millisecond})
+	for _, d := range []time.Duration{time.Millisecond, 3 * time.Millisecond, 30 * time.Millisecond} {
+		r.ObserveTick(d)
 	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			got, ok := s.sample(st.st, st.at)
-			if ok != st.report || got != st.want {
-				t.Fatalf("sample = %v, %v; want %v, %v", got, ok, st.want, st.report)
+	mfs, err := r.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "confab_mixer_tick_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 3 {
+			t.Fatalf("%d ticks counted, want 3", h.GetSampleCount())
+		}
+		// 30 ms is beyond the 20 ms frame: only the +Inf bucket and the
+		// 1.5x/2x buckets above it hold all three.
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == 0.02 && b.GetCumulativeCount() != 2 {
+				t.Fatalf("%d ticks within the frame, want 2", b.GetCumulativeCount())
 			}
-		})
+		}
+		return
 	}
+	t.Fatal("no tick histogram")
 }

@@ -165,6 +165,15 @@ type Engine struct {
 	count atomic.Int64 // participants
 
 	stats engineCounters
+	// tickObserver, when set, hears how long each worker tick took.
+	tickObserver atomic.Pointer[func(time.Duration)]
+}
+
+// SetTickObserver has f called with the duration of every frame worker
+// tick (all the conferences of one worker, one frame), e.g. to fill a
+// histogram. f runs on the frame path: it must be quick and not allocate.
+func (e *Engine) SetTickObserver(f func(time.Duration)) {
+	e.tickObserver.Store(&f)
 }
 
 type engineCounters struct {

@@ -138,5 +138,9 @@ func (w *worker) tick() {
 		out[i].Buf = nil
 	}
 	w.out = out[:0]
-	w.e.stats.tickNanos.Add(uint64(time.Since(t0)))
+	d := time.Since(t0)
+	w.e.stats.tickNanos.Add(uint64(d))
+	if f := w.e.tickObserver.Load(); f != nil && *f != nil {
+		(*f)(d)
+	}
 }

@@ -206,6 +206,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 	httpapi.WithSessions(page)(d.api)
 	httpapi.WithLoginGuard(guard)(d.api)
 
+	d.engine.SetTickObserver(reg.ObserveTick)
 	wf := &webFront{page: page, metrics: reg}
 	handler := page.Handler()
 	ln, err := net.Listen("tcp", d.cfg.HTTP)
@@ -241,7 +242,6 @@ func (wf *webFront) add(ln net.Listener, h http.Handler, log *slog.Logger) {
 
 // serve runs the servers and the metrics sampler until shutdown.
 func (wf *webFront) serve(ctx context.Context, errc chan<- error) {
-	go wf.metrics.RunTickSampler(ctx)
 	for i, srv := range wf.servers {
 		go func() {
 			if err := srv.Serve(wf.lns[i]); !errors.Is(err, http.ErrServerClosed) {
