@@ -36,9 +36,11 @@ type Rosters struct {
 // Sources are the snapshots the registry reads. Each is called at scrape
 // time and must be safe for concurrent use.
 type Sources struct {
-	Mixer   func() mixer.Stats
-	SIP     func() sipfront.Stats
-	Rosters func() Rosters
+	Mixer func() mixer.Stats
+	SIP   func() sipfront.Stats
+	// SIPResponses counts the final responses by method and status class.
+	SIPResponses func() map[sipfront.ResponseKey]uint64
+	Rosters      func() Rosters
 	// Frame is the mixing interval, the tick the histogram measures against.
 	Frame time.Duration
 }
@@ -100,7 +102,7 @@ var (
 	descParticipants = prometheus.NewDesc("confab_participants_active", "Callers connected to conferences.", nil, nil)
 	descCodec        = prometheus.NewDesc("confab_participants_codec", "Callers connected, by the codec they use.", []string{"codec"}, nil)
 	descSIPRequests  = prometheus.NewDesc("confab_sip_requests_total",
-		"SIP requests answered, by method and status class (4xx-6xx: refused or failed).", []string{"method", "class"}, nil)
+		"SIP requests answered, by method and status class (2xx ... 6xx).", []string{"method", "class"}, nil)
 	descSIPCalls      = prometheus.NewDesc("confab_sip_calls", "SIP calls in progress.", nil, nil)
 	descSIPChallenges = prometheus.NewDesc("confab_sip_challenges_total", "401 digest challenges sent.", nil, nil)
 	descSIPAuthFail   = prometheus.NewDesc("confab_sip_auth_failures_total", "Requests with wrong credentials or unknown users.", nil, nil)
@@ -149,12 +151,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descRTPLost, float64(r.PacketsLost))
 	}
+	if c.src.SIPResponses != nil {
+		for k, n := range c.src.SIPResponses() {
+			counter(descSIPRequests, n, k.Method, k.Class)
+		}
+	}
 	if c.src.SIP != nil {
 		s := c.src.SIP()
-		counter(descSIPRequests, s.Answered, "INVITE", "2xx")
-		counter(descSIPRequests, s.Rejected, "INVITE", "4xx-6xx")
-		counter(descSIPRequests, s.Canceled, "CANCEL", "2xx")
-		counter(descSIPRequests, s.Registrations, "REGISTER", "2xx")
 		gauge(descSIPCalls, float64(s.Calls))
 		counter(descSIPChallenges, s.Challenges)
 		counter(descSIPAuthFail, s.AuthFailures)

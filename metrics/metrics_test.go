@@ -23,6 +23,10 @@ func sources() Sources {
 		SIP: func() sipfront.Stats {
 			return sipfront.Stats{Calls: 2, Answered: 5, Rejected: 1, Registrations: 9, Challenges: 6}
 		},
+		SIPResponses: func() map[sipfront.ResponseKey]uint64 {
+			return map[sipfront.ResponseKey]uint64{{Method: "INVITE", Class: "2xx"}: 5, {Method: "INVITE", Class: "4xx"}: 1,
+				{Method: "REGISTER", Class: "2xx"}: 9, {Method: "REGISTER", Class: "4xx"}: 6}
+		},
 		Rosters: func() Rosters {
 			return Rosters{Conferences: 1, Participants: 3, Codecs: map[string]int{"G722": 2, "PCMU": 1}, PacketsLost: 12}
 		},
@@ -49,12 +53,12 @@ confab_participants_codec{codec="G722"} 2
 confab_participants_codec{codec="PCMU"} 1
 `},
 		{"SIP requests by method and class", "confab_sip_requests_total", `
-# HELP confab_sip_requests_total SIP requests answered, by method and status class (4xx-6xx: refused or failed).
+# HELP confab_sip_requests_total SIP requests answered, by method and status class (2xx ... 6xx).
 # TYPE confab_sip_requests_total counter
-confab_sip_requests_total{class="2xx",method="CANCEL"} 0
 confab_sip_requests_total{class="2xx",method="INVITE"} 5
 confab_sip_requests_total{class="2xx",method="REGISTER"} 9
-confab_sip_requests_total{class="4xx-6xx",method="INVITE"} 1
+confab_sip_requests_total{class="4xx",method="INVITE"} 1
+confab_sip_requests_total{class="4xx",method="REGISTER"} 6
 `},
 		{"RTP packets in and out", "confab_rtp_packets_total", `
 # HELP confab_rtp_packets_total RTP and RTCP packets through the media path.

@@ -186,10 +186,11 @@ type webDeps struct {
 
 func newWebFront(d webDeps) (*webFront, error) {
 	reg := metrics.New(metrics.Sources{
-		Mixer:   d.engine.Stats,
-		SIP:     d.front.Stats,
-		Rosters: func() metrics.Rosters { return rosterStats(d.factory) },
-		Frame:   d.engine.Config().Frame,
+		Mixer:        d.engine.Stats,
+		SIP:          d.front.Stats,
+		SIPResponses: d.front.Responses,
+		Rosters:      func() metrics.Rosters { return rosterStats(d.factory) },
+		Frame:        d.engine.Config().Frame,
 	})
 	guard := httpapi.NewLoginGuard(10, time.Minute, time.Now)
 	page, err := web.New(web.Deps{

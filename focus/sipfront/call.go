@@ -244,6 +244,7 @@ func (f *Front) awaitAck(c *call, tx sip.ServerTransaction, res *sip.Response, a
 		case <-c.ended:
 			return true
 		case <-retransmit.C:
+			f.responses.count(res)
 			if err := tx.Respond(res); err != nil {
 				f.log.Debug("2xx retransmission failed", "call_id", c.key.callID, "error", err)
 			}

@@ -148,6 +148,7 @@ func (f *Front) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	res := f.okResponse(req, c, answer)
 	acked := c.expectAck(req.CSeq().SeqNo)
+	f.responses.count(res)
 	if err := tx.Respond(res); err != nil {
 		f.log.Debug("re-INVITE answer not sent", "call_id", c.key.callID, "error", err)
 		return
@@ -238,6 +239,7 @@ func (f *Front) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		res.AppendHeader(sip.NewHeader("Server", f.cfg.userAgent))
 	}
+	f.responses.count(res)
 	if err := tx.Respond(res); err != nil {
 		f.log.Debug("UPDATE answer not sent", "call_id", c.key.callID, "error", err)
 		return

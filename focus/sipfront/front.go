@@ -49,6 +49,7 @@ type Front struct {
 	// refreshes); Shutdown and ListenAndServe wait for them.
 	background tracker
 	stats      counters
+	responses  responseCounts
 }
 
 // Stats are the Front's counters, for metrics.
@@ -432,6 +433,7 @@ func (f *Front) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 
 func (f *Front) sendResponse(tx sip.ServerTransaction, res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Server", f.cfg.userAgent))
+	f.responses.count(res)
 	if err := tx.Respond(res); err != nil && !errors.Is(err, sip.ErrTransactionCanceled) {
 		f.log.Debug("response not sent", "status", res.StatusCode, "call_id", callIDOf(res), "error", err)
 	}
@@ -442,4 +444,46 @@ func callIDOf(m sip.Message) string {
 		return h.Value()
 	}
 	return ""
+}
+
+// responseCounts counts the final responses the Front sends, by request
+// method and status class, for /metrics.
+type responseCounts struct {
+	mu sync.Mutex
+	n  map[ResponseKey]uint64
+}
+
+// ResponseKey names a method and a status class ("2xx" ... "6xx").
+type ResponseKey struct {
+	Method string
+	Class  string
+}
+
+func (r *responseCounts) count(res *sip.Response) {
+	if res.StatusCode < 200 || res.StatusCode > 699 {
+		return // provisional responses are not answers
+	}
+	method := ""
+	if cs := res.CSeq(); cs != nil {
+		method = string(cs.MethodName)
+	}
+	key := ResponseKey{Method: method, Class: string(rune('0'+res.StatusCode/100)) + "xx"}
+	r.mu.Lock()
+	if r.n == nil {
+		r.n = make(map[ResponseKey]uint64)
+	}
+	r.n[key]++
+	r.mu.Unlock()
+}
+
+// Responses returns how many final responses the Front sent, by method and
+// status class.
+func (f *Front) Responses() map[ResponseKey]uint64 {
+	f.responses.mu.Lock()
+	defer f.responses.mu.Unlock()
+	out := make(map[ResponseKey]uint64, len(f.responses.n))
+	for k, v := range f.responses.n {
+		out[k] = v
+	}
+	return out
 }

@@ -137,6 +137,7 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 
 	res := f.okResponse(req, c, jr.answer)
 	acked := c.expectAck(req.CSeq().SeqNo)
+	f.responses.count(res)
 	if err := tx.Respond(res); err != nil {
 		// Canceled between Join and the answer: sipgo sent 487.
 		f.stats.canceled.Add(1)
