@@ -1,0 +1,73 @@
+package bridgeproc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// build compiles confabd once for the package's tests.
+func build(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and starts confabd")
+	}
+	bin := filepath.Join(t.TempDir(), "confabd")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := Build(ctx, "../..", bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func TestBridge(t *testing.T) {
+	bin := build(t)
+	t.Run("a started daemon answers SIP, takes conferences through the API and stops on SIGTERM", func(t *testing.T) {
+		b, err := Start(t.Context(), bin, t.TempDir(), WithRTPPorts(33000, 33099))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Stop(5 * time.Second)
+		if b.PID() <= 0 || !b.SIPAddr().IsValid() {
+			t.Fatalf("pid %d, SIP %v", b.PID(), b.SIPAddr())
+		}
+		// The SIP port is taken by the daemon now, on TCP as on UDP.
+		if l, err := net.Listen("tcp", b.SIPAddr().String()); err == nil {
+			l.Close()
+			t.Errorf("nothing listens on %v", b.SIPAddr())
+		}
+		if err := b.CreateConference(t.Context(), Conference{Number: "7001", PIN: "1234"}); err != nil {
+			t.Fatal(err)
+		}
+		err = b.CreateConference(t.Context(), Conference{Number: "7001"})
+		if !errors.Is(err, ErrAPI) || !strings.Contains(err.Error(), "7001") {
+			t.Errorf("a second conference 7001: error %v, want ErrAPI naming it", err)
+		}
+		if err := b.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-b.Exited():
+		default:
+			t.Error("Stop returned but the daemon has not exited")
+		}
+	})
+	t.Run("a daemon that cannot start reports its output", func(t *testing.T) {
+		dir := t.TempDir()
+		_, err := Start(t.Context(), bin, dir, WithRTPPorts(33001, 33099)) // an odd low port
+		if !errors.Is(err, ErrNotReady) || !strings.Contains(strings.ToLower(err.Error()), "port") {
+			t.Errorf("error %v, want ErrNotReady with the daemon's complaint", err)
+		}
+	})
+	t.Run("a binary that does not exist is an error", func(t *testing.T) {
+		if _, err := Start(t.Context(), filepath.Join(t.TempDir(), "nope"), t.TempDir()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("error %v, want not exist", err)
+		}
+	})
+}
