@@ -1,0 +1,198 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"confab/bench/loadgen"
+)
+
+// Markdown renders the report; chart is the PNG's file name, linked
+// relative to the report.
+func (r *Report) Markdown(chart string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# %s, %s\n\n", r.Title, r.Date.Format("2006-01-02"))
+	e := r.Env
+	w("Machine: %s, %d CPUs, Linux %s; %s, GOMAXPROCS %d. The load generator and the bridge run on the same machine, "+
+		"over loopback, so they share its cores: every figure is for the two together, and the generator's own CPU is shown.\n\n",
+		orDash(e.CPU), e.CPUs, orDash(e.Kernel), e.Go, e.GOMAXPROCS)
+	w("![bridge CPU per participant, late frames and p99 gap against participants](%s)\n\n", chart)
+	r.targets(&b)
+	w("\n## How to read the tables\n\n")
+	w("- **N**: participants (conferences × size). **calls**: answered of attempted; **SRD**: session request delay " +
+		"(RFC 6076 §4.2), INVITE to its final 2xx, p50/p99.\n")
+	w("- **bridge CPU**: the bridge process over the measured window, from /proc/PID/stat (user+system, all threads), " +
+		"in %% of one core; **/participant** divides by N; **machine** is %% of all cores. **RSS** at the window's end.\n")
+	w("- **gen**: the load generator's own CPU; **other**: what the rest of the machine used meanwhile (other work on a shared box).\n")
+	w("- **loss**: packets the receivers' sequence numbers say were sent but did not arrive (RFC 3550 §6.4.1). " +
+		"**late**: frames that arrived more than one packet time after their schedule (the stream's earliest arrival against its RTP timestamps). " +
+		"**gap p99/max**: the interval between consecutive packets a receiver got, pooled over all receivers; " +
+		"**>25 ms**: the share of intervals over 25 ms. **jitter**: RFC 3550 interarrival jitter, mean over receivers.\n")
+	w("- **latency**: the bridge's added latency: from a talker sending the first packet of a tone burst to a listener " +
+		"receiving the burst's first sample (detected in the decoded audio), p50/p99 over the analysed receivers.\n")
+	w("- **mix**: every analysed receiver heard its conference's other talkers (each tone at least %d dB of the received power, "+
+		"up to the bridge's talker cap) and not its own tone (under %d dB).\n", -20, -30)
+	w("- **pass**: the capacity criteria: every call set up and kept, p99 gap under 25 ms, loss under 0.1 %%, bridge under 70 %% of the machine.\n")
+	for _, g := range r.Groups {
+		r.group(&b, g)
+	}
+	return b.String()
+}
+
+// targets writes the targets and what was measured against each.
+func (r *Report) targets(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("## Targets\n\n| target | measured | met |\n|---|---|---|\n")
+	var all []*loadgen.Result
+	for _, g := range r.Groups {
+		all = append(all, g.Runs...)
+	}
+	clean := func(r *loadgen.Result) bool { return r.Impairment == "none" }
+
+	// 2,000 G.711 participants in 200 conferences of 10, < 0.1 % late.
+	var t1 *loadgen.Result
+	for _, run := range all {
+		if clean(run) && run.Codecs == "PCMU" && run.Conferences == 200 && run.Size == 10 {
+			t1 = run
+		}
+	}
+	if t1 != nil {
+		lateOK, _ := t1.Targets()
+		w("| 2,000 G.711 participants in 200 conferences of 10, < 0.1 %% late frames | %d/%d calls, late %.3f %%, loss %.3f %%, gap p99 %s, mix %s | %s |\n",
+			t1.Calls.Answered, t1.Participants, t1.Media.LatePct, t1.Media.LossPct, ms(t1.Media.GapP99), t1.Mix.Verdict(), yes(lateOK && t1.Pass))
+	} else {
+		w("| 2,000 G.711 participants in 200 conferences of 10, < 0.1 %% late frames | not run | - |\n")
+	}
+
+	// Bridge CPU per G.711 participant: the largest clean G.711 run.
+	if run := largest(all, func(r *loadgen.Result) bool { return clean(r) && r.Codecs == "PCMU" && r.Bridge.Measured }); run != nil {
+		w("| bridge CPU <= 0.05 %% of one core per G.711 participant (socket path) | %.4f %% at N = %d (%.1f %% of one core) | %s |\n",
+			run.Bridge.PerParticipant, run.Participants, run.Bridge.CPU, yes(run.Bridge.PerParticipant <= 0.05))
+	}
+	// Opus at 10 % talkers.
+	if run := largest(all, func(r *loadgen.Result) bool {
+		return clean(r) && r.Codecs == "opus" && r.Talkers > 0.099 && r.Talkers < 0.101 && r.Bridge.Measured
+	}); run != nil {
+		w("| Opus 48 kHz at 10 %% talkers <= 0.3 %% per participant | %.4f %% at N = %d (%.1f %% of one core) | %s |\n",
+			run.Bridge.PerParticipant, run.Participants, run.Bridge.CPU, yes(run.Bridge.PerParticipant <= 0.3))
+	}
+	// Latency: the worst p99 of the clean runs.
+	var worst *loadgen.Result
+	for _, run := range all {
+		if clean(run) && run.Latency.Samples > 0 && (worst == nil || run.Latency.P99 > worst.Latency.P99) {
+			worst = run
+		}
+	}
+	if worst != nil {
+		_, latOK := worst.Targets()
+		w("| bridge-added latency <= 60 ms at p99 | worst p99 %s (p50 %s, %d bursts) in %s at N = %d | %s |\n",
+			ms(worst.Latency.P99), ms(worst.Latency.P50), worst.Latency.Samples, worst.Scenario, worst.Participants, yes(latOK))
+	}
+	for _, g := range r.Groups {
+		if c := g.Capacity; c != nil {
+			found := fmt.Sprintf("%d participants", c.Participants)
+			switch {
+			case c.Participants == 0:
+				found = fmt.Sprintf("under %d participants (the smallest load failed)", c.Min)
+			case c.AtMax:
+				found = fmt.Sprintf("at least %d participants (the largest load tried)", c.Participants)
+			}
+			w("| capacity (%s) | %s, searched %d-%d in steps of %d | - |\n", g.Scenario, found, c.Min, c.Max, c.Step)
+		}
+	}
+}
+
+func largest(all []*loadgen.Result, keep func(*loadgen.Result) bool) *loadgen.Result {
+	var best *loadgen.Result
+	for _, r := range all {
+		if keep(r) && (best == nil || r.Participants > best.Participants) {
+			best = r
+		}
+	}
+	return best
+}
+
+// group writes one scenario's table and what failed.
+func (r *Report) group(b *strings.Builder, g Group) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\n## %s\n\n", g.Scenario)
+	if g.Description != "" {
+		w("%s. ", strings.TrimSuffix(g.Description, "."))
+	}
+	if len(g.Runs) > 0 {
+		run := g.Runs[0]
+		w("Codecs %s, %.0f %% talkers, impairment: %s; %v measured after the calls were up.", run.Codecs, 100*run.Talkers,
+			run.Impairment, run.Window)
+	}
+	w("\n\n")
+	if len(g.Runs) == 0 {
+		w("No run completed.\n")
+		return
+	}
+	w("| N | conf. × size | calls | SRD p50/p99 | bridge CPU | /participant | machine | RSS | gen | other | loss | late | gap p99/max | >25 ms | jitter | latency p50/p99 | mix | pass |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range g.Runs {
+		bridge, per, machine, rss := "-", "-", "-", "-"
+		if run.Bridge.Measured {
+			bridge = fmt.Sprintf("%.1f %%", run.Bridge.CPU)
+			per = fmt.Sprintf("%.4f %%", run.Bridge.PerParticipant)
+			machine = fmt.Sprintf("%.0f %%", run.Bridge.Machine)
+			rss = mib(run.Bridge.RSS)
+		}
+		w("| %d | %d × %d | %d/%d | %s / %s | %s | %s | %s | %s | %.1f %% | %.1f %% | %.3f %% | %.3f %% | %s / %s | %.3f %% | %s | %s / %s | %s | %s |\n",
+			run.Participants, run.Conferences, run.Size, run.Calls.Answered, run.Calls.Attempted,
+			ms(run.Calls.SRDp50), ms(run.Calls.SRDp99), bridge, per, machine, rss, run.Gen.CPU, run.Gen.Other,
+			run.Media.LossPct, run.Media.LatePct, ms(run.Media.GapP99), ms(run.Media.GapMax), run.Media.GapsOverPct,
+			ms(run.Media.JitterMean), ms(run.Latency.P50), ms(run.Latency.P99), run.Mix.Verdict(), yes(run.Pass))
+	}
+	if c := g.Capacity; c != nil {
+		w("\nCapacity search from %d to %d participants in steps of %d: ", c.Min, c.Max, c.Step)
+		switch {
+		case c.Participants == 0:
+			w("even %d participants failed.\n", c.Min)
+		case c.AtMax:
+			w("%d participants passed, the most tried.\n", c.Participants)
+		default:
+			w("**%d participants** is the largest load that passed.\n", c.Participants)
+		}
+	}
+	var notes []string
+	for _, run := range g.Runs {
+		if !run.Pass {
+			notes = append(notes, fmt.Sprintf("N = %d failed: %s.", run.Participants, strings.Join(run.Failed, "; ")))
+		}
+		if len(run.Calls.Failures) > 0 {
+			notes = append(notes, fmt.Sprintf("N = %d call failures: %v.", run.Participants, run.Calls.Failures))
+		}
+		for _, f := range run.Mix.Failures {
+			notes = append(notes, fmt.Sprintf("N = %d mix: %s.", run.Participants, f))
+		}
+		if run.Gen.SendLateP99 > 5*time.Millisecond || run.Gen.Skipped > 0 {
+			notes = append(notes, fmt.Sprintf("N = %d: the generator's send loop woke late (p99 %s, max %s, %d frames skipped): "+
+				"the machine was short of CPU, and part of the gaps may be the generator's.",
+				run.Participants, ms(run.Gen.SendLateP99), ms(run.Gen.SendLateMax), run.Gen.Skipped))
+		}
+	}
+	if len(notes) > 0 {
+		w("\n")
+		for _, n := range notes {
+			w("- %s\n", n)
+		}
+	}
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
