@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"confab/bench/bridgeproc"
+	"confab/bench/loadgen"
+	"confab/bench/report"
+	"confab/bench/scenario"
+)
+
+// errBridge means no bridge was named: neither -bridge nor -confabd.
+var errBridge = errors.New("give -bridge ADDRESS (and -pid) or -confabd BINARY")
+
+type options struct {
+	bridge  string
+	pid     int
+	confabd string
+	local   string
+	out     string
+	jsonOut string
+	title   string
+	verbose bool
+	files   []string
+	log     *slog.Logger
+}
+
+// runAll runs every scenario file in turn and writes the report.
+func (o *options) runAll(ctx context.Context, stdout io.Writer) error {
+	local, err := netip.ParseAddr(o.local)
+	if err != nil {
+		return fmt.Errorf("-local %q: %w", o.local, err)
+	}
+	if o.bridge == "" && o.confabd == "" {
+		return errBridge
+	}
+	var scenarios []scenario.Scenario
+	for _, f := range o.files {
+		s, err := scenario.ParseFile(f)
+		if err != nil {
+			return err
+		}
+		scenarios = append(scenarios, s)
+	}
+	rep := report.New(o.title)
+	var runErr error
+	for _, s := range scenarios {
+		group, err := o.runScenario(ctx, s, local, stdout)
+		rep.Add(group)
+		if err != nil {
+			runErr = fmt.Errorf("scenario %s: %w", s.Name, err)
+			break
+		}
+	}
+	if o.out != "" {
+		if err := rep.Write(o.out); err != nil {
+			return errors.Join(runErr, err)
+		}
+		fmt.Fprintf(stdout, "report: %s\n", o.out)
+	}
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep.Groups, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return errors.Join(runErr, err)
+		}
+	}
+	return runErr
+}
+
+// runScenario runs one scenario: once, once per sweep point, or as a
+// capacity search.
+func (o *options) runScenario(ctx context.Context, s scenario.Scenario, local netip.Addr, stdout io.Writer) (report.Group, error) {
+	g := report.Group{Scenario: s.Name, Description: s.Description}
+	one := func(confs int) (*loadgen.Result, error) {
+		r, err := o.runOnce(ctx, s.WithConferences(confs), local)
+		if r != nil {
+			fmt.Fprintln(stdout, report.Line(r))
+		}
+		return r, err
+	}
+	switch {
+	case s.Capacity != nil:
+		c, err := searchCapacity(s, one)
+		g.Runs, g.Capacity = c.runs, &c.found
+		return g, err
+	case len(s.Sweep) > 0:
+		for _, n := range s.Sweep {
+			r, err := one(n)
+			if r != nil {
+				g.Runs = append(g.Runs, r)
+			}
+			if err != nil {
+				return g, err
+			}
+		}
+		return g, nil
+	default:
+		r, err := one(s.Conferences)
+		if r != nil {
+			g.Runs = append(g.Runs, r)
+		}
+		return g, err
+	}
+}
+
+// runOnce runs a single load: against a confabd of its own with
+// -confabd, else against -bridge.
+func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.Addr) (*loadgen.Result, error) {
+	cfg := loadgen.Config{Scenario: s, Bridge: o.bridge, PID: o.pid, Local: local, Log: o.log}
+	if o.confabd == "" {
+		return loadgen.Run(ctx, cfg)
+	}
+	dir, err := os.MkdirTemp("", "confabload-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	b, err := bridgeproc.Start(ctx, o.confabd, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := b.Stop(15 * time.Second); err != nil {
+			o.log.Warn("stopping confabd", "err", err)
+		}
+	}()
+	for c := range s.Conferences {
+		conf := bridgeproc.Conference{Number: strconv.Itoa(s.Number + c), PIN: s.PIN, Announcements: s.Announcements}
+		if err := b.CreateConference(ctx, conf); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Bridge, cfg.PID = b.SIPAddr().String(), b.PID()
+	r, err := loadgen.Run(ctx, cfg)
+	select {
+	case <-b.Exited():
+		return r, fmt.Errorf("confabd exited during the run: %s", b.Output())
+	default:
+	}
+	return r, err
+}
