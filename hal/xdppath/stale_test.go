@@ -25,16 +25,22 @@ import (
 	"confab/hal/xdppath/vethtest"
 )
 
-// The test binary doubles as a Confab that attaches and is then killed:
-// TestMain runs attachAndHang instead of the tests when asked to.
+// The test binary doubles as a Confab that attaches and is then killed,
+// and as the load benchmarks' phones and flooder (load_test.go): TestMain
+// runs those instead of the tests when asked to.
 const helperEnv = "CONFAB_XDPPATH_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "attach-and-hang" {
+	switch os.Getenv(helperEnv) {
+	case "attach-and-hang":
 		attachAndHang()
-		return
+	case "phones":
+		runPhones()
+	case "flood":
+		runFlood()
+	default:
+		os.Exit(m.Run())
 	}
-	os.Exit(m.Run())
 }
 
 // attachAndHang attaches the XDP path with a pinned link in the namespace
