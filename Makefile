@@ -5,7 +5,7 @@
 SHELL      := /bin/bash
 GO         ?= go
 export GOFLAGS ?= -tags=nolibopusfile
-APT_PKGS   := libopus-dev libopusfile-dev pkg-config sip-tester baresip ffmpeg espeak-ng sox bc tshark iproute2 clang llvm libbpf-dev chromium
+APT_PKGS   := libopus-dev libopusfile-dev pkg-config sip-tester baresip ffmpeg espeak-ng sox bc tshark iproute2 clang llvm libbpf-dev linux-libc-dev chromium
 BIN        := bin
 
 .PHONY: all build run test test-short bench generate check-generated deps vet fmt clean

@@ -352,3 +352,58 @@ func TestTheSIPGuardStopsAFloodBeforeTheStack(t *testing.T) {
 		}
 	})
 }
+
+func TestTheAFXDPHotPathsDoNotAllocate(t *testing.T) {
+	p := vethtest.New(t)
+	var path *xdppath.Path
+	if err := p.Do(&p.A, func() error {
+		var err error
+		path, err = xdppath.New(p.A.Ifname, p.A.IPv4, low, high, xdppath.WithPinDir(""))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer path.Shutdown()
+	c := client(t, p, 50000)
+	var f hal.Flow
+	if err := p.Do(&p.A, func() error {
+		var err error
+		f, err = path.Open(netip.AddrPortFrom(p.B.IPv4, 50000))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := netip.AddrPortFrom(p.A.IPv4, f.LocalPort)
+	const runs = 100
+	for i := range runs + 1 { // AllocsPerRun runs once more to warm up
+		if _, err := c.WriteToUDPAddrPort(rtp(uint16(i), 0), srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	pkts := []hal.Packet{{Buf: make([]byte, 1500)}}
+	t.Run("Read does not allocate", func(t *testing.T) {
+		if n := testing.AllocsPerRun(runs, func() {
+			if n, err := path.Read(pkts); n != 1 || err != nil {
+				t.Fatalf("read %d, %v", n, err)
+			}
+		}); n != 0 {
+			t.Errorf("%.1f allocations per Read", n)
+		}
+	})
+	batch := make([]hal.Packet, 32)
+	for i := range batch {
+		b := rtp(uint16(i), 0)
+		batch[i] = hal.Packet{Flow: f.ID, Buf: b, N: len(b)}
+	}
+	t.Run("Write does not allocate", func(t *testing.T) {
+		if n := testing.AllocsPerRun(runs, func() {
+			if n, err := path.Write(batch); n != len(batch) || err != nil {
+				t.Fatalf("wrote %d, %v", n, err)
+			}
+		}); n != 0 {
+			t.Errorf("%.1f allocations per Write of %d", n, len(batch))
+		}
+	})
+}
