@@ -266,6 +266,7 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 		rtcp = o.Remote
 	}
 	_ = c.e.path.SetRemoteRTCP(p.flow.ID, rtcp)
+	c.limitPayloadTypes(p, ch) // pathfilter.go
 	return nil
 }
 
