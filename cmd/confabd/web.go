@@ -210,6 +210,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 	d.engine.SetTickObserver(reg.ObserveTick)
 	wf := &webFront{page: page, metrics: reg}
 	handler := page.Handler()
+	handler = withAppliance(d.api, handler) // the image's System API (appliance.go)
 	ln, err := net.Listen("tcp", d.cfg.HTTP)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
