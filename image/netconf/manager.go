@@ -91,6 +91,10 @@ func (m *Manager) Run(ctx context.Context, changed func(State)) error {
 		mac   net.HardwareAddr
 		err   error
 	)
+	// Loopback first: confabd's health probes and local clients use it.
+	if err := m.sys.LinkUp("lo"); err != nil {
+		m.log.Error("loopback", "err", err)
+	}
 	// The NIC's driver may still be probing.
 	for tries := 0; ; tries++ {
 		if iface, mac, err = m.sys.FirstEthernet(); err == nil {

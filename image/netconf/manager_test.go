@@ -21,11 +21,16 @@ type fakeSystem struct {
 	routes   []netip.Addr
 	hostname string
 	dns      []netip.Addr
-	up       bool
+	up       []string
 }
 
 func (f *fakeSystem) FirstEthernet() (string, net.HardwareAddr, error) { return "eth0", testMAC, nil }
-func (f *fakeSystem) LinkUp(string) error                              { f.mu.Lock(); f.up = true; f.mu.Unlock(); return nil }
+func (f *fakeSystem) LinkUp(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.up = append(f.up, name)
+	return nil
+}
 func (f *fakeSystem) SetAddress(_ string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -74,10 +79,10 @@ func runUntil(t *testing.T, m *Manager, want func(State) bool) State {
 func TestManager(t *testing.T) {
 	static := &Static{Address: netip.MustParsePrefix("192.168.7.20/24"), Gateway: netip.MustParseAddr("192.168.7.1"),
 		DNS: []netip.Addr{netip.MustParseAddr("192.168.7.1")}}
-	t.Run("a DHCP lease is applied with route, DNS and a hostname from the MAC", func(t *testing.T) {
+	t.Run("loopback and the NIC come up and a DHCP lease is applied with route, DNS and a hostname from the MAC", func(t *testing.T) {
 		sys := &fakeSystem{srv: newFakeServer(slirp)}
 		s := runUntil(t, NewManager(Default(), sys), func(s State) bool { return s.Source == "dhcp" })
-		if s.Address != netip.MustParsePrefix("10.0.2.15/24") || s.Hostname != "confab-123456" || !sys.up ||
+		if s.Address != netip.MustParsePrefix("10.0.2.15/24") || s.Hostname != "confab-123456" || !reflect.DeepEqual(sys.up, []string{"lo", "eth0"}) ||
 			!reflect.DeepEqual(sys.routes, []netip.Addr{netip.MustParseAddr("10.0.2.2")}) || len(sys.dns) != 2 ||
 			sys.hostname != "confab-123456" {
 			t.Fatalf("state %+v, system %+v", s, sys)
