@@ -71,14 +71,17 @@ type Config struct {
 	BootGrace       Duration `json:"boot_grace"`
 }
 
-// Default is the configuration of a standard image.
+// Default is the configuration of a standard image: the web page over
+// HTTPS on 443 only (confabd's self-signed certificate on /perm), plain
+// HTTP on the loopback address for local tools, SIP on 5060.
 func Default(version string) Config {
 	return Config{
-		Version:         version,
-		ConfabdPath:     "/usr/bin/confabd",
-		ConfabdArgs:     []string{"-sip", "0.0.0.0:5060", "-http", "0.0.0.0:80", "-rtp-ports", "20000-29999"},
+		Version:     version,
+		ConfabdPath: "/usr/bin/confabd",
+		ConfabdArgs: []string{"-sip", "0.0.0.0:5060", "-https", "0.0.0.0:443", "-http", "127.0.0.1:8080",
+			"-rtp-ports", "20000-29999"},
 		HealthSIP:       "127.0.0.1:5060",
-		HealthURL:       "http://127.0.0.1:80/",
+		HealthURL:       "https://127.0.0.1:443/",
 		CommitTimeout:   Duration(90 * time.Second),
 		WatchdogTimeout: Duration(30 * time.Second),
 		BootGrace:       Duration(120 * time.Second),
@@ -155,13 +158,4 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("rootconf: %w", err)
 	}
 	return Parse(data)
-}
-
-// HTTPS changes c to serve the web page over HTTPS on 443 (confabd's
-// -https flag, with its self-signed certificate on /perm) and probes it
-// there; plain HTTP on 80 stays for the redirect.
-func HTTPS(c Config) Config {
-	c.ConfabdArgs = append(append([]string(nil), c.ConfabdArgs...), "-https", "0.0.0.0:443")
-	c.HealthURL = "https://127.0.0.1:443/"
-	return c
 }
