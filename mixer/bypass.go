@@ -62,6 +62,11 @@ func (c *Conference) Bypassed() bool {
 // starts or ends the bypass as the conference qualifies, and reports
 // whether the frame is bypassed: nothing to mix.
 func (c *Conference) bypassFrame(now time.Time) bool {
+	for p := range c.bp.hold {
+		if c.byID[p.id] != p {
+			delete(c.bp.hold, p) // left while its output waited
+		}
+	}
 	a, b, ok := c.bypassPair()
 	if c.bp.on {
 		if ok && a == c.bp.pair[0] && b == c.bp.pair[1] && remote(a) == c.bp.remote[0] && remote(b) == c.bp.remote[1] {
