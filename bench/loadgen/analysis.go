@@ -36,6 +36,7 @@ type analyser struct {
 	others     int       // talkers in the conference besides the seat
 	speech     bool      // talkers send speech: no tones to check
 	phase      int
+	slot       int
 	rate       int
 	frameLen   int
 	newDecoder func() (codec.Decoder, error)
@@ -115,7 +116,7 @@ func (a *analyser) packet(m *Media, payload []byte, seq uint16, at time.Duration
 		return // no burst, or nobody else talks: nothing to time
 	}
 	t := at + time.Duration(idx)*time.Second/time.Duration(a.rate)
-	sent, ok := m.burstSentBefore(t, a.phase)
+	sent, ok := m.burstSentBefore(t, a.phase, a.slot)
 	if !ok || len(a.latencies) >= maxLatencySamples {
 		return
 	}

@@ -13,10 +13,15 @@ import (
 
 // Media timing constants.
 const (
-	// sentRing is how many frames' send times are kept for the latency
-	// measurement: longer than any talk period (10 s) at the shortest
-	// ptime (10 ms).
-	sentRing = 2048
+	// subTick spreads each frame's packets over the frame time: the
+	// callers of a conference send together, but conferences are spread
+	// over ptime/subTick slots, as phones that are not synchronised would
+	// be, so that neither the bridge nor the send loop sees all the
+	// packets of a frame in one burst.
+	subTick = 5 * time.Millisecond
+	// sentRing is how many sub-ticks' send times are kept for the latency
+	// measurement: longer than any talk period (10 s).
+	sentRing = 4096
 	// maxCatchUp frames are sent back to back when the send loop has
 	// fallen behind; beyond that it skips ahead, as a phone would after a
 	// stall, rather than flood the bridge.
@@ -49,6 +54,7 @@ type leg struct {
 	quiet  *source
 	offset int // frame k plays loop frame k+offset
 	phase  int // a talk period starts at frames k with (k+phase) % cycle == 0
+	slot   int // the sub-tick of each frame the leg sends in
 
 	pt, eventPT uint8
 	ssrc        uint32
@@ -84,24 +90,27 @@ type Media struct {
 	jitter time.Duration
 	base   time.Time
 
+	slots   int // sub-ticks per frame
 	sendMu  sync.Mutex
-	active  []*leg
+	active  [][]*leg // by slot
 	arena   []byte
-	slot    int
+	slot    int // bytes per packet in the arena
 	queue   delayQueue
 	rng     xorshift
-	frame   atomic.Int64 // the last frame sent
+	tick    atomic.Int64 // the last sub-tick sent
 	sentAt  [sentRing]atomic.Int64
-	skipped atomic.Uint64 // frames skipped after a stall
+	skipped atomic.Uint64 // sub-ticks skipped after a stall
+
+	lateMu   sync.Mutex
+	sendLate *rtpstats.Histogram // how late the send loop woke for a sub-tick
 
 	flowsMu sync.RWMutex
 	flows   map[hal.FlowID]*leg
 
-	rxMu     sync.Mutex
-	seats    []seatRx
-	gaps     *rtpstats.Histogram // every interarrival interval of every stream
-	sendLate *rtpstats.Histogram // how late the send loop woke for a frame
-	unknown  uint64              // packets for flows that are gone
+	rxMu    sync.Mutex
+	seats   []seatRx
+	gaps    *rtpstats.Histogram // every interarrival interval of every stream
+	unknown uint64              // packets for flows that are gone
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -109,8 +118,10 @@ type Media struct {
 
 // newMedia prepares the media of every seat.
 func newMedia(path hal.PacketPath, s scenario.Scenario, seats []Seat, codecs map[string]*codecInfo, slot int) *Media {
+	slots := max(1, int(s.Ptime/subTick))
 	m := &Media{path: path, ptime: s.Ptime, cycle: int(s.TalkEach / s.Ptime), loss: s.Loss, jitter: s.Jitter,
 		base: time.Now(), flows: map[hal.FlowID]*leg{}, seats: make([]seatRx, len(seats)), slot: slot,
+		slots: slots, active: make([][]*leg, slots),
 		gaps:     rtpstats.NewHistogram(100*time.Microsecond, 2000),
 		sendLate: rtpstats.NewHistogram(100*time.Microsecond, 2000),
 		rng:      newXorshift(uint64(time.Now().UnixNano())), stop: make(chan struct{})}
@@ -156,20 +167,22 @@ func (m *Media) add(l *leg) {
 	m.flows[l.flow] = l
 	m.flowsMu.Unlock()
 	m.sendMu.Lock()
-	l.digitFrom = m.frame.Load() + int64(pinDelay/m.ptime)
+	l.slot %= m.slots
+	l.digitFrom = m.tick.Load()/int64(m.slots) + int64(pinDelay/m.ptime)
 	l.marker = true
-	m.active = append(m.active, l)
+	m.active[l.slot] = append(m.active[l.slot], l)
 	m.sendMu.Unlock()
 }
 
 // remove stops a leg's media and closes its flow.
 func (m *Media) remove(l *leg) {
 	m.sendMu.Lock()
-	for i, a := range m.active {
+	active := m.active[l.slot]
+	for i, a := range active {
 		if a == l {
-			last := len(m.active) - 1
-			m.active[i], m.active[last] = m.active[last], nil
-			m.active = m.active[:last]
+			last := len(active) - 1
+			active[i], active[last] = active[last], nil
+			m.active[l.slot] = active[:last]
 			break
 		}
 	}
@@ -180,14 +193,16 @@ func (m *Media) remove(l *leg) {
 	_ = m.path.Close(l.flow)
 }
 
-// sendLoop sends frame k at base + k·ptime, from the monotonic clock, and
-// releases jitter-delayed packets between frames.
+// sendLoop sends sub-tick j, the slot j % slots of frame j / slots, at
+// base + j·subTick by the monotonic clock, and releases jitter-delayed
+// packets between sub-ticks.
 func (m *Media) sendLoop() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	sub := m.ptime / time.Duration(m.slots)
 	var batch, held []hal.Packet
-	for k := int64(1); ; {
-		due := time.Duration(k) * m.ptime
+	for j := int64(1); ; {
+		due := time.Duration(j) * sub
 		wake := due
 		if next, ok := m.queue.next(); ok && next < wake {
 			wake = next
@@ -217,33 +232,35 @@ func (m *Media) sendLoop() {
 		if now < due {
 			continue
 		}
-		if behind := int64((now - due) / m.ptime); behind > maxCatchUp {
+		if behind := int64((now - due) / sub); behind > maxCatchUp*int64(m.slots) {
 			m.skipped.Add(uint64(behind))
-			k += behind
-			due = time.Duration(k) * m.ptime
+			j += behind
+			due = time.Duration(j) * sub
 		}
-		m.rxMu.Lock()
+		m.lateMu.Lock()
 		m.sendLate.Add(now - due)
-		m.rxMu.Unlock()
-		batch = m.buildFrame(k, now, batch[:0])
-		m.sentAt[k%sentRing].Store(int64(now))
-		m.frame.Store(k)
+		m.lateMu.Unlock()
+		batch = m.buildSlot(j/int64(m.slots), int(j%int64(m.slots)), now, batch[:0])
+		m.sentAt[j%sentRing].Store(int64(now))
+		m.tick.Store(j)
 		if len(batch) > 0 {
 			_, _ = m.path.Write(batch)
 		}
-		k++
+		j++
 	}
 }
 
-// buildFrame lays out every active leg's packets for frame k in the arena.
-func (m *Media) buildFrame(k int64, now time.Duration, batch []hal.Packet) []hal.Packet {
+// buildSlot lays out the packets of frame k of every active leg in slot s
+// in the arena.
+func (m *Media) buildSlot(k int64, s int, now time.Duration, batch []hal.Packet) []hal.Packet {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
-	if need := len(m.active) * m.slot * maxPacketsPerFrame; len(m.arena) < need {
+	active := m.active[s]
+	if need := len(active) * m.slot * maxPacketsPerFrame; len(m.arena) < need {
 		m.arena = make([]byte, need+need/4)
 	}
 	per := m.slot
-	for i, l := range m.active {
+	for i, l := range active {
 		buf := m.arena[i*per*maxPacketsPerFrame : (i+1)*per*maxPacketsPerFrame]
 		first := len(batch)
 		batch = l.build(k, buf, per, batch)
@@ -442,14 +459,22 @@ func rtpPayload(b []byte) ([]byte, bool) {
 }
 
 // burstSentBefore finds when the latest talk period of a conference with
-// phase began, no later than t: the send time of the frame k with
-// (k+phase) % cycle == 0.
-func (m *Media) burstSentBefore(t time.Duration, phase int) (time.Duration, bool) {
-	last := m.frame.Load()
-	cycle := int64(m.cycle)
-	k := last - (last+int64(phase))%cycle
-	for ; k > 0 && last-k < sentRing-1; k -= cycle {
-		s := time.Duration(m.sentAt[k%sentRing].Load())
+// phase and slot began, no later than t: the send time of slot's sub-tick
+// of the frame k with (k+phase) % cycle == 0.
+func (m *Media) burstSentBefore(t time.Duration, phase, slot int) (time.Duration, bool) {
+	last := m.tick.Load()
+	slots, cycle := int64(m.slots), int64(m.cycle)
+	frame := last / slots
+	k := frame - (frame+int64(phase))%cycle
+	for ; k >= 0; k -= cycle {
+		j := k*slots + int64(slot)
+		if j > last {
+			continue
+		}
+		if last-j >= sentRing-1 {
+			break
+		}
+		s := time.Duration(m.sentAt[j%sentRing].Load())
 		if s > 0 && s <= t {
 			return s, true
 		}

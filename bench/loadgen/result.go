@@ -71,6 +71,7 @@ type GeneratorStats struct {
 	CPU         float64 // % of one core
 	HostBusy    float64 // the whole machine, % of one core
 	Other       float64 // what neither the bridge nor the generator used, % of one core
+	Steal       float64 // what the hypervisor took from the machine's CPUs, % of one core
 	CPUs        int
 	SendLateP99 time.Duration // how late the send loop woke for a frame
 	SendLateMax time.Duration
@@ -136,7 +137,7 @@ func (r *Result) judge() {
 		r.Failed = append(r.Failed, fmt.Sprintf("the bridge ended %d calls", r.Calls.EndedByBridge))
 	}
 	if r.Media.GapP99 >= gapLimit {
-		r.Failed = append(r.Failed, fmt.Sprintf("p99 gap %v >= %v", r.Media.GapP99, gapLimit))
+		r.Failed = append(r.Failed, fmt.Sprintf("p99 gap %v >= %v", r.Media.GapP99.Round(100*time.Microsecond), gapLimit))
 	}
 	if r.Media.LossPct >= lossLimit {
 		r.Failed = append(r.Failed, fmt.Sprintf("loss %.3f%% >= %.1f%%", r.Media.LossPct, lossLimit))

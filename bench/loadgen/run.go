@@ -269,6 +269,7 @@ func (g *generator) addAnalysers() {
 			tones = append(tones, t.Tone)
 		}
 		a := newAnalyser(st, tones, own, g.phase(st.Conf), g.codecs[st.Codec], g.s.Ptime)
+		a.slot = st.Conf % g.media.slots
 		a.others = others
 		a.speech = g.s.WAV != "" // no tones to check, but onsets to time
 		g.media.seats[i].an = a
@@ -354,6 +355,7 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 	if herr == nil && herr1 == nil {
 		res.Gen.CPUs = h1.CPUs
 		res.Gen.HostBusy = procstat.Share(h1.Busy-h0.Busy, wall)
+		res.Gen.Steal = procstat.Share(h1.Steal-h0.Steal, wall)
 	}
 	if g.cfg.PID > 0 && perr == nil && perr1 == nil {
 		b := &res.Bridge
@@ -461,7 +463,7 @@ func (g *generator) join(ctx context.Context, i int) error {
 		return fail(failureKind(err), err)
 	}
 	l := &leg{seat: st, rx: &g.media.seats[i], flow: flow.ID, ci: ci, quiet: g.quiet[st.Codec],
-		offset: g.phase(st.Conf), phase: g.phase(st.Conf), pt: ans.pt, eventPT: ans.event,
+		offset: g.phase(st.Conf), phase: g.phase(st.Conf), slot: st.Conf, pt: ans.pt, eventPT: ans.event,
 		ssrc: random32(), seq: uint16(random32()), ts: random32(), loss: newLoss(g.s.Loss, uint64(random32())<<32|uint64(i))}
 	if l.eventPT == 0 {
 		l.eventPT = eventPT

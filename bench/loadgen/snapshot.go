@@ -21,7 +21,9 @@ func (m *Media) resetCounts() {
 		}
 	}
 	m.gaps.Reset()
+	m.lateMu.Lock()
 	m.sendLate.Reset()
+	m.lateMu.Unlock()
 	m.unknown = 0
 	m.skipped.Store(0)
 }
@@ -89,6 +91,8 @@ func (m *Media) snapshot(r *Result, s scenario.Scenario, wall time.Duration) {
 		r.Latency.Min, r.Latency.Max = lat[0], lat[len(lat)-1]
 		r.Latency.P50, r.Latency.P99 = quantile(lat, 0.5), quantile(lat, 0.99)
 	}
+	m.lateMu.Lock()
 	r.Gen.SendLateP99, r.Gen.SendLateMax = m.sendLate.Quantile(0.99), m.sendLate.Max()
+	m.lateMu.Unlock()
 	r.Gen.Skipped = m.skipped.Load()
 }

@@ -105,7 +105,10 @@ func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / user
 // Host is one reading of the machine's CPU time, summed over all CPUs.
 type Host struct {
 	Busy, Idle time.Duration // idle includes iowait
-	CPUs       int
+	// Steal is time a virtual machine's CPUs were ready to run but the
+	// hypervisor ran something else (proc(5)).
+	Steal time.Duration
+	CPUs  int
 }
 
 // Host reads the aggregate line and counts the per-CPU lines of /proc/stat.
@@ -136,9 +139,12 @@ func (r Reader) Host() (Host, error) {
 			if err != nil {
 				return h, fmt.Errorf("%w: /proc/stat: %v", ErrFormat, err)
 			}
-			if i == 3 || i == 4 {
+			switch i {
+			case 3, 4:
 				h.Idle += ticks(n)
-			} else {
+			case 7:
+				h.Steal += ticks(n)
+			default:
 				h.Busy += ticks(n)
 			}
 		}

@@ -61,13 +61,13 @@ func TestProcess(t *testing.T) {
 }
 
 func TestHost(t *testing.T) {
-	t.Run("busy and idle time are summed over the CPU classes", func(t *testing.T) {
+	t.Run("busy, idle and stolen time are summed over the CPU classes", func(t *testing.T) {
 		h, err := Reader{Root: "testdata/proc"}.Host()
 		if err != nil {
 			t.Fatal(err)
 		}
-		// busy: user 1000 + nice 20 + system 300 + irq 10 + softirq 40 + steal 5
-		want := Host{Busy: 13750 * time.Millisecond, Idle: 51 * time.Second, CPUs: 2}
+		// busy: user 1000 + nice 20 + system 300 + irq 10 + softirq 40
+		want := Host{Busy: 13700 * time.Millisecond, Idle: 51 * time.Second, Steal: 50 * time.Millisecond, CPUs: 2}
 		if h != want {
 			t.Errorf("got %+v, want %+v", h, want)
 		}

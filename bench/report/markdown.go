@@ -25,7 +25,8 @@ func (r *Report) Markdown(chart string) string {
 		"(RFC 6076 §4.2), INVITE to its final 2xx, p50/p99.\n")
 	w("- **bridge CPU**: the bridge process over the measured window, from /proc/PID/stat (user+system, all threads), " +
 		"in %% of one core; **/participant** divides by N; **machine** is %% of all cores. **RSS** at the window's end.\n")
-	w("- **gen**: the load generator's own CPU; **other**: what the rest of the machine used meanwhile (other work on a shared box).\n")
+	w("- **gen**: the load generator's own CPU; **other**: what the rest of the machine used meanwhile (other work on a shared box); " +
+		"**steal**: CPU time the hypervisor took from this virtual machine. All three in %% of one core.\n")
 	w("- **loss**: packets the receivers' sequence numbers say were sent but did not arrive (RFC 3550 §6.4.1). " +
 		"**late**: frames that arrived more than one packet time after their schedule (the stream's earliest arrival against its RTP timestamps). " +
 		"**gap p99/max**: the interval between consecutive packets a receiver got, pooled over all receivers; " +
@@ -131,8 +132,8 @@ func (r *Report) group(b *strings.Builder, g Group) {
 		w("No run completed.\n")
 		return
 	}
-	w("| N | conf. × size | calls | SRD p50/p99 | bridge CPU | /participant | machine | RSS | gen | other | loss | late | gap p99/max | >25 ms | jitter | latency p50/p99 | mix | pass |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| N | conf. × size | calls | SRD p50/p99 | bridge CPU | /participant | machine | RSS | gen | other | steal | loss | late | gap p99/max | >25 ms | jitter | latency p50/p99 | mix | pass |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range g.Runs {
 		bridge, per, machine, rss := "-", "-", "-", "-"
 		if run.Bridge.Measured {
@@ -141,9 +142,9 @@ func (r *Report) group(b *strings.Builder, g Group) {
 			machine = fmt.Sprintf("%.0f %%", run.Bridge.Machine)
 			rss = mib(run.Bridge.RSS)
 		}
-		w("| %d | %d × %d | %d/%d | %s / %s | %s | %s | %s | %s | %.1f %% | %.1f %% | %.3f %% | %.3f %% | %s / %s | %.3f %% | %s | %s / %s | %s | %s |\n",
+		w("| %d | %d × %d | %d/%d | %s / %s | %s | %s | %s | %s | %.1f %% | %.1f %% | %.1f %% | %.3f %% | %.3f %% | %s / %s | %.3f %% | %s | %s / %s | %s | %s |\n",
 			run.Participants, run.Conferences, run.Size, run.Calls.Answered, run.Calls.Attempted,
-			ms(run.Calls.SRDp50), ms(run.Calls.SRDp99), bridge, per, machine, rss, run.Gen.CPU, run.Gen.Other,
+			ms(run.Calls.SRDp50), ms(run.Calls.SRDp99), bridge, per, machine, rss, run.Gen.CPU, run.Gen.Other, run.Gen.Steal,
 			run.Media.LossPct, run.Media.LatePct, ms(run.Media.GapP99), ms(run.Media.GapMax), run.Media.GapsOverPct,
 			ms(run.Media.JitterMean), ms(run.Latency.P50), ms(run.Latency.P99), run.Mix.Verdict(), yes(run.Pass))
 	}

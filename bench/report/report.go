@@ -143,9 +143,9 @@ func Line(r *loadgen.Result) string {
 		bridge = fmt.Sprintf("bridge %.1f%% (%.4f%%/participant, %.0f%% of machine, %s)", r.Bridge.CPU,
 			r.Bridge.PerParticipant, r.Bridge.Machine, mib(r.Bridge.RSS))
 	}
-	return fmt.Sprintf("RESULT %s N=%d (%dx%d %s, talkers %.0f%%) calls %d/%d srd p99 %s | %s | gen %.1f%% | loss %.3f%% late %.3f%% gap p99 %s max %s | latency p50 %s p99 %s (%d) | mix %s | %s",
+	return fmt.Sprintf("RESULT %s N=%d (%dx%d %s, talkers %.0f%%) calls %d/%d srd p99 %s | %s | gen %.1f%% other %.0f%% steal %.0f%% | loss %.3f%% late %.3f%% gap p99 %s max %s | latency p50 %s p99 %s (%d) | mix %s | %s",
 		r.Scenario, r.Participants, r.Conferences, r.Size, r.Codecs, 100*r.Talkers, r.Calls.Answered, r.Participants,
-		ms(r.Calls.SRDp99), bridge, r.Gen.CPU, r.Media.LossPct, r.Media.LatePct, ms(r.Media.GapP99), ms(r.Media.GapMax),
+		ms(r.Calls.SRDp99), bridge, r.Gen.CPU, r.Gen.Other, r.Gen.Steal, r.Media.LossPct, r.Media.LatePct, ms(r.Media.GapP99), ms(r.Media.GapMax),
 		ms(r.Latency.P50), ms(r.Latency.P99), r.Latency.Samples, r.Mix.Verdict(), verdict)
 }
 

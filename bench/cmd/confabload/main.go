@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "", "write the report to this markdown file, and its chart beside it (.png)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every run's result to this JSON file")
 	fs.StringVar(&o.title, "title", "Confab capacity benchmark", "the report's title")
+	fs.StringVar(&o.profiles, "bridge-profile", "", "with -confabd: write each run's confabd CPU profile into this directory")
+	fs.DurationVar(&o.waitIdle, "wait-idle", 0, "before each run, wait up to this long for the machine to be idle (on a shared box)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	fs.Usage = func() {

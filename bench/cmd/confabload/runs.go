@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"confab/bench/bridgeproc"
@@ -22,16 +24,18 @@ import (
 var errBridge = errors.New("give -bridge ADDRESS (and -pid) or -confabd BINARY")
 
 type options struct {
-	bridge  string
-	pid     int
-	confabd string
-	local   string
-	out     string
-	jsonOut string
-	title   string
-	verbose bool
-	files   []string
-	log     *slog.Logger
+	bridge   string
+	pid      int
+	confabd  string
+	local    string
+	out      string
+	jsonOut  string
+	title    string
+	profiles string
+	waitIdle time.Duration
+	verbose  bool
+	files    []string
+	log      *slog.Logger
 }
 
 // runAll runs every scenario file in turn and writes the report.
@@ -116,6 +120,7 @@ func (o *options) runScenario(ctx context.Context, s scenario.Scenario, local ne
 // -confabd, else against -bridge.
 func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.Addr) (*loadgen.Result, error) {
 	cfg := loadgen.Config{Scenario: s, Bridge: o.bridge, PID: o.pid, Local: local, Log: o.log}
+	waitIdle(ctx, o.waitIdle, o.log)
 	if o.confabd == "" {
 		return loadgen.Run(ctx, cfg)
 	}
@@ -124,7 +129,15 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	b, err := bridgeproc.Start(ctx, o.confabd, dir)
+	var opts []bridgeproc.Option
+	if o.profiles != "" {
+		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
+			return nil, err
+		}
+		prof := filepath.Join(o.profiles, fmt.Sprintf("%s-%d.prof", s.Name, s.Participants()))
+		opts = append(opts, bridgeproc.WithEnv("CONFAB_CPUPROFILE="+prof))
+	}
+	b, err := bridgeproc.Start(ctx, o.confabd, dir, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -133,12 +146,11 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 			o.log.Warn("stopping confabd", "err", err)
 		}
 	}()
-	for c := range s.Conferences {
-		conf := bridgeproc.Conference{Number: strconv.Itoa(s.Number + c), PIN: s.PIN, Announcements: s.Announcements}
-		if err := b.CreateConference(ctx, conf); err != nil {
-			return nil, err
-		}
+	t0 := time.Now()
+	if err := createConferences(ctx, b, s); err != nil {
+		return nil, err
 	}
+	o.log.Info("conferences created", "count", s.Conferences, "took", time.Since(t0).Round(time.Millisecond))
 	cfg.Bridge, cfg.PID = b.SIPAddr().String(), b.PID()
 	r, err := loadgen.Run(ctx, cfg)
 	select {
@@ -147,4 +159,42 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 	default:
 	}
 	return r, err
+}
+
+// createConferences makes the scenario's conferences on a confabd, a few
+// requests at a time.
+func createConferences(ctx context.Context, b *bridgeproc.Bridge, s scenario.Scenario) error {
+	const workers = 4
+	numbers := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range numbers {
+				conf := bridgeproc.Conference{Number: strconv.Itoa(s.Number + c), PIN: s.PIN, Announcements: s.Announcements}
+				if err := b.CreateConference(ctx, conf); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for c := range s.Conferences {
+		select {
+		case numbers <- c:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(numbers)
+	wg.Wait()
+	close(errs)
+	if err != nil {
+		return err
+	}
+	return <-errs
 }
