@@ -37,9 +37,15 @@ type SIPDialer struct {
 }
 
 // NewSIPDialer starts a user agent listening on listen (host:port, port 0
-// for any).
+// for any). With credentials its From user is the credentials' user, as
+// bridges that match callers to accounts by From expect; otherwise it is
+// "confabload".
 func NewSIPDialer(listen, user, password string, log *slog.Logger) (*SIPDialer, error) {
-	a, err := sipcaller.New(sipcaller.WithListenAddr(listen), sipcaller.WithUser("confabload", ""),
+	from := "confabload"
+	if user != "" {
+		from = user
+	}
+	a, err := sipcaller.New(sipcaller.WithListenAddr(listen), sipcaller.WithUser(from, ""),
 		sipcaller.WithUserAgent("confabload"), sipcaller.WithLogger(log))
 	if err != nil {
 		return nil, err
