@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -17,8 +18,9 @@ const rxBatch = 64
 
 // reader is Read's preallocated scratch in AF_XDP mode; readMu guards it.
 type reader struct {
-	descs [rxBatch]unix.XDPDesc
-	poll  []unix.PollFd // one per queue, then the wake eventfd
+	descs    [rxBatch]unix.XDPDesc
+	poll     []unix.PollFd // one per queue, then the wake eventfd
+	coalesce unix.Timespec // rxCoalesce
 }
 
 // startXSK readies AF_XDP mode: the flow slots, and Read's poll set.
@@ -28,7 +30,7 @@ func (p *Path) startXSK(slots int) error {
 		return fmt.Errorf("xdppath: eventfd: %w", err)
 	}
 	p.slots = make([]slot, slots)
-	p.rd = &reader{}
+	p.rd = &reader{coalesce: unix.NsecToTimespec(int64(rxCoalesce))}
 	for _, q := range p.queues {
 		p.rd.poll = append(p.rd.poll, unix.PollFd{Fd: int32(q.sock.FD()), Events: unix.POLLIN})
 	}
@@ -90,8 +92,18 @@ func (p *Path) readXSK(pkts []hal.Packet) (int, error) {
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return 0, fmt.Errorf("xdppath: poll: %w", err)
 		}
+		// Let the packets that follow the first catch up with it, so that
+		// a wakeup reads a batch (the user-space form of a NIC's interrupt
+		// moderation). Media waits in a jitter buffer for tens of
+		// milliseconds; this adds well under one.
+		if !p.closed.Load() {
+			_ = unix.Nanosleep(&r.coalesce, nil)
+		}
 	}
 }
+
+// rxCoalesce is how long Read lets packets gather after a wakeup.
+const rxCoalesce = 500 * time.Microsecond
 
 // deliver turns one received frame into pk and reports its payload size.
 func (p *Path) deliver(frame []byte, pk *hal.Packet) (int, bool) {

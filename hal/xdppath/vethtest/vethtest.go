@@ -171,12 +171,37 @@ func ip(t testing.TB, args ...string) string {
 // counted in the side's RX drops. A physical NIC needs nothing of the kind.
 func (p *Pair) AcceptXDPFrames(t testing.TB, s *Side) {
 	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "vethtest_pass", Type: ebpf.XDP, License: "MIT",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}, // XDP_PASS
+	p.attach(t, s, "vethtest_pass", asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}) // XDP_PASS
+}
+
+// DropIPv4 attaches a program to s's veth that drops every IPv4 frame
+// before the stack sees it, and passes the rest (ARP, IPv6): a sink for
+// load, so that what the side receives costs whoever sends it (a veth
+// receives in the sender's context) next to nothing.
+func (p *Pair) DropIPv4(t testing.TB, s *Side) {
+	t.Helper()
+	p.attach(t, s, "vethtest_drop4", asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // xdp_md.data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // xdp_md.data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 14),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, 12, asm.Half), // EtherType, as it lies in memory
+		asm.JNE.Imm(asm.R5, 0x0008, "pass"),       // 0x0800 read little-endian
+		asm.Mov.Imm(asm.R0, 1),                    // XDP_DROP
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS
+		asm.Return(),
 	})
+}
+
+// attach loads insns as an XDP program and attaches it to s's veth in
+// driver mode for the rest of the test.
+func (p *Pair) attach(t testing.TB, s *Side, name string, insns asm.Instructions) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: ebpf.XDP, License: "MIT", Instructions: insns})
 	if err != nil {
-		t.Fatalf("vethtest: XDP_PASS program: %v", err)
+		t.Fatalf("vethtest: program %s: %v", name, err)
 	}
 	t.Cleanup(func() { prog.Close() })
 	err = p.Do(s, func() error {
@@ -187,6 +212,6 @@ func (p *Pair) AcceptXDPFrames(t testing.TB, s *Side) {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("vethtest: attach XDP_PASS to %s: %v", s.Ifname, err)
+		t.Fatalf("vethtest: attach %s to %s: %v", name, s.Ifname, err)
 	}
 }
