@@ -13,7 +13,7 @@ talkers     50%
 talk        200ms / 600ms
 rate        200/s
 warmup      1500ms
-window      2s
+window      1500ms
 mixed       4
 `
 
