@@ -15,8 +15,12 @@ type Series struct {
 	Points []Point
 }
 
-// Point is one run on a chart.
-type Point struct{ X, Y float64 }
+// Point is one run on a chart; a run that failed the capacity criteria is
+// drawn hollow.
+type Point struct {
+	X, Y   float64
+	Failed bool
+}
 
 // Panel is one chart of the figure: a title, axis names, its series and
 // an optional horizontal target line.
@@ -27,6 +31,10 @@ type Panel struct {
 	Series []Series
 	Target float64 // drawn dashed when above zero
 	TLabel string
+	// Cap, when above zero, ends the y axis: larger values are drawn on
+	// the top edge, so that a collapse does not squash the region around
+	// the target.
+	Cap float64
 }
 
 // palette holds the series colours, readable on white and told apart in
@@ -69,17 +77,26 @@ func drawPanel(c *canvas, p Panel, top int) {
 	x0, x1 := marginLeft, figWidth-marginRight
 	y0, y1 := top+panelHeight-marginBot, top+marginTop // y0 is the bottom
 	c.text(x0, top+12, p.Title, 2, black)
+	c.text(x1+20, y0-10, "HOLLOW: FAILED", 1, black)
 
 	xmax, ymax := 0.0, p.Target
+	capped := false
 	for _, s := range p.Series {
 		for _, pt := range s.Points {
 			xmax, ymax = math.Max(xmax, pt.X), math.Max(ymax, pt.Y)
 		}
 	}
+	if p.Cap > 0 && ymax > p.Cap {
+		ymax, capped = p.Cap, true
+	}
 	xstep, xtop := niceAxis(xmax)
 	ystep, ytop := niceAxis(ymax * 1.1)
+	if capped {
+		ystep, ytop = niceAxis(p.Cap)
+		c.text(x1+20, y0-24, "TOP EDGE: OFF SCALE", 1, black)
+	}
 	px := func(x float64) int { return x0 + int(math.Round(x/xtop*float64(x1-x0))) }
-	py := func(y float64) int { return y0 - int(math.Round(y/ytop*float64(y0-y1))) }
+	py := func(y float64) int { return y0 - int(math.Round(math.Min(y, ytop)/ytop*float64(y0-y1))) }
 
 	// Grid, ticks and their labels.
 	for v := 0.0; v <= ytop+ystep/2; v += ystep {
@@ -118,7 +135,10 @@ func drawPanel(c *canvas, p Panel, top int) {
 			}
 		}
 		for _, pt := range s.Points {
-			c.dot(px(pt.X), py(pt.Y), 4, col)
+			c.dot(px(pt.X), py(pt.Y), 5, col)
+			if pt.Failed {
+				c.dot(px(pt.X), py(pt.Y), 3, color.RGBA{0xff, 0xff, 0xff, 0xff})
+			}
 		}
 		c.dot(x1+24, ly+3, 4, col)
 		c.text(x1+34, ly, s.Name, 1, black)

@@ -67,18 +67,28 @@ func (r *Report) targets(b *strings.Builder) {
 		w("| 2,000 G.711 participants in 200 conferences of 10, < 0.1 %% late frames | not run | - |\n")
 	}
 
-	// Bridge CPU per G.711 participant: the largest clean G.711 run.
-	if run := largest(all, func(r *loadgen.Result) bool { return clean(r) && r.Codecs == "PCMU" && r.Bridge.Measured }); run != nil {
-		w("| bridge CPU <= 0.05 %% of one core per G.711 participant (socket path) | %.4f %% at N = %d (%.1f %% of one core) | %s |\n",
-			run.Bridge.PerParticipant, run.Participants, run.Bridge.CPU, yes(run.Bridge.PerParticipant <= 0.05))
+	// CPU per participant: the largest clean run of the codec that passed
+	// (a bridge starved of CPU shows a low figure that means nothing),
+	// else the largest, marked.
+	perParticipant := func(target string, limit float64, keep func(*loadgen.Result) bool) {
+		run := largest(all, func(r *loadgen.Result) bool { return keep(r) && r.Pass })
+		note := ""
+		if run == nil {
+			run = largest(all, keep)
+			note = ", a run that failed the criteria"
+		}
+		if run == nil {
+			return
+		}
+		w("| %s | %.4f %% at N = %d (%.1f %% of one core%s) | %s |\n", target, run.Bridge.PerParticipant, run.Participants,
+			run.Bridge.CPU, note, yes(run.Bridge.PerParticipant <= limit && note == ""))
 	}
-	// Opus at 10 % talkers.
-	if run := largest(all, func(r *loadgen.Result) bool {
+	perParticipant("bridge CPU <= 0.05 % of one core per G.711 participant (socket path)", 0.05, func(r *loadgen.Result) bool {
+		return clean(r) && r.Codecs == "PCMU" && r.Bridge.Measured
+	})
+	perParticipant("Opus 48 kHz at 10 % talkers <= 0.3 % per participant", 0.3, func(r *loadgen.Result) bool {
 		return clean(r) && r.Codecs == "opus" && r.Talkers > 0.099 && r.Talkers < 0.101 && r.Bridge.Measured
-	}); run != nil {
-		w("| Opus 48 kHz at 10 %% talkers <= 0.3 %% per participant | %.4f %% at N = %d (%.1f %% of one core) | %s |\n",
-			run.Bridge.PerParticipant, run.Participants, run.Bridge.CPU, yes(run.Bridge.PerParticipant <= 0.3))
-	}
+	})
 	// Latency: the worst p99 of the clean runs.
 	var worst *loadgen.Result
 	for _, run := range all {

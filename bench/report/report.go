@@ -106,9 +106,9 @@ func (r *Report) Panels() []Panel {
 	cpu := Panel{Title: "BRIDGE CPU PER PARTICIPANT", XLabel: "PARTICIPANTS", YLabel: "% OF ONE CORE",
 		Target: 0.05, TLabel: "G.711 TARGET 0.05%"}
 	late := Panel{Title: "LATE FRAMES", XLabel: "PARTICIPANTS", YLabel: "% OF FRAMES LATE",
-		Target: 0.1, TLabel: "TARGET 0.1%"}
+		Target: 0.1, TLabel: "TARGET 0.1%", Cap: 5}
 	gap := Panel{Title: "P99 GAP BETWEEN PACKETS", XLabel: "PARTICIPANTS", YLabel: "MS",
-		Target: 25, TLabel: "LIMIT 25 MS"}
+		Target: 25, TLabel: "LIMIT 25 MS", Cap: 100}
 	for _, g := range r.Groups {
 		runs := append([]*loadgen.Result(nil), g.Runs...)
 		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Participants < runs[j].Participants })
@@ -116,10 +116,10 @@ func (r *Report) Panels() []Panel {
 		c.Name, l.Name, p.Name = g.Scenario, g.Scenario, g.Scenario
 		for _, run := range runs {
 			if run.Bridge.Measured {
-				c.Points = append(c.Points, Point{float64(run.Participants), run.Bridge.PerParticipant})
+				c.Points = append(c.Points, Point{float64(run.Participants), run.Bridge.PerParticipant, !run.Pass})
 			}
-			l.Points = append(l.Points, Point{float64(run.Participants), run.Media.LatePct})
-			p.Points = append(p.Points, Point{float64(run.Participants), float64(run.Media.GapP99) / float64(time.Millisecond)})
+			l.Points = append(l.Points, Point{float64(run.Participants), run.Media.LatePct, !run.Pass})
+			p.Points = append(p.Points, Point{float64(run.Participants), float64(run.Media.GapP99) / float64(time.Millisecond), !run.Pass})
 		}
 		if len(c.Points) > 0 {
 			cpu.Series = append(cpu.Series, c)

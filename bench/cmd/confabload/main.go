@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.title, "title", "Confab capacity benchmark", "the report's title")
 	fs.StringVar(&o.profiles, "bridge-profile", "", "with -confabd: write each run's confabd CPU profile into this directory")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 0, "before each run, wait up to this long for the machine to be idle (on a shared box)")
+	fs.StringVar(&o.fromJSON, "from-json", "", "run nothing: write the report of the results in this JSON file (from -json)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	fs.Usage = func() {
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.files = fs.Args()
+	if o.fromJSON != "" {
+		return o.rewrite(stdout)
+	}
 	if len(o.files) == 0 {
 		fs.Usage()
 		return fmt.Errorf("no scenario file given")

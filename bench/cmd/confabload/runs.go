@@ -33,6 +33,7 @@ type options struct {
 	title    string
 	profiles string
 	waitIdle time.Duration
+	fromJSON string
 	verbose  bool
 	files    []string
 	log      *slog.Logger
@@ -197,4 +198,30 @@ feed:
 		return err
 	}
 	return <-errs
+}
+
+// rewrite writes the report of earlier results.
+func (o *options) rewrite(stdout io.Writer) error {
+	if o.out == "" {
+		return errors.New("-from-json needs -out")
+	}
+	b, err := os.ReadFile(o.fromJSON)
+	if err != nil {
+		return err
+	}
+	rep := report.New(o.title)
+	if err := json.Unmarshal(b, &rep.Groups); err != nil {
+		return fmt.Errorf("%s: %w", o.fromJSON, err)
+	}
+	for _, g := range rep.Groups {
+		if len(g.Runs) > 0 {
+			rep.Date = g.Runs[0].StartedAt
+			break
+		}
+	}
+	if err := rep.Write(o.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\n", o.out)
+	return nil
 }
