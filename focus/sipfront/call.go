@@ -46,7 +46,8 @@ type call struct {
 	contact      *sip.ContactHeader
 	viaHost      string
 	viaPort      int
-	peerUpdate   bool // the caller allows UPDATE (for our session refreshes)
+	peerUpdate   bool           // the caller allows UPDATE (for our session refreshes)
+	ctl          *controlDialog // set for a C3P control dialog (service.go) before the call is shared
 
 	joinCtx    context.Context
 	cancelJoin context.CancelFunc

@@ -107,7 +107,7 @@ func (f *Front) Dial(ctx context.Context, target string, offer []byte, opts ...D
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: randomCSeq(), MethodName: sip.INVITE})
 	req.AppendHeader(contact)
-	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("Allow", f.allowed()))
 	req.AppendHeader(sip.NewHeader("Supported", supportedTags))
 	req.AppendHeader(sip.NewHeader("User-Agent", f.cfg.userAgent))
 	req.AppendHeader(&ct)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"confab/focus/c3p"
 	"confab/mixer"
 )
 
@@ -54,8 +55,8 @@ func (f *Front) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	f.respond(tx, req, sip.StatusOK, "OK",
-		sip.NewHeader("Allow", allowedMethods),
-		sip.NewHeader("Accept", acceptedTypes),
+		sip.NewHeader("Allow", f.allowed()),
+		sip.NewHeader("Accept", f.accepted()),
 		sip.NewHeader("Accept-Encoding", "identity"),
 		sip.NewHeader("Supported", supportedTags))
 }
@@ -77,6 +78,10 @@ func (f *Front) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	mt := mediaType(req)
+	if mt == c3p.ContentType && f.conf != nil {
+		f.onC3PInfo(c, req, tx)
+		return
+	}
 	if mt != typeDTMFRelay && mt != typeDTMF {
 		f.respond(tx, req, sip.StatusUnsupportedMediaType, "Unsupported Media Type",
 			sip.NewHeader("Accept", typeDTMFRelay+", "+typeDTMF))
@@ -105,9 +110,9 @@ func (f *Front) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 	case sip.ACK:
 		return
 	case sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.PRACK, sip.PUBLISH:
-		f.respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+		f.respond(tx, req, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", f.allowed()))
 	default:
-		f.respond(tx, req, sip.StatusNotImplemented, "Not Implemented", sip.NewHeader("Allow", allowedMethods))
+		f.respond(tx, req, sip.StatusNotImplemented, "Not Implemented", sip.NewHeader("Allow", f.allowed()))
 	}
 }
 

@@ -32,6 +32,7 @@ type Front struct {
 	parser *sip.Parser
 	digest *digest.Server
 	guard  *lockout
+	conf   *conferencing // conference control (conferencing.go), nil without WithConferencing
 
 	serving  atomic.Bool
 	closing  atomic.Bool
@@ -98,6 +99,9 @@ func New(joiner focus.Joiner, opts ...Option) (*Front, error) {
 		outbound: make(map[dialogKey]*Outbound),
 		guard:    newLockout(cfg.lockFailures, cfg.lockWindow, cfg.lockFor, cfg.now),
 	}
+	if cfg.conferencing != nil {
+		f.conf = newConferencing(f, cfg.conferencing)
+	}
 	if cfg.auth != nil {
 		d, err := digest.NewServer(cfg.domain, digest.WithClock(cfg.now))
 		if err != nil {
@@ -127,14 +131,17 @@ func New(joiner focus.Joiner, opts ...Option) (*Front, error) {
 		return nil, fmt.Errorf("sipfront: server: %w", err)
 	}
 	for method, h := range map[sip.RequestMethod]sipgo.RequestHandler{
-		sip.INVITE:   f.onInvite,
-		sip.ACK:      f.onAck,
-		sip.BYE:      f.onBye,
-		sip.CANCEL:   f.onCancel,
-		sip.OPTIONS:  f.onOptions,
-		sip.INFO:     f.onInfo,
-		sip.UPDATE:   f.onUpdate,
-		sip.REGISTER: f.onRegister,
+		sip.INVITE:    f.onInvite,
+		sip.ACK:       f.onAck,
+		sip.BYE:       f.onBye,
+		sip.CANCEL:    f.onCancel,
+		sip.OPTIONS:   f.onOptions,
+		sip.INFO:      f.onInfo,
+		sip.UPDATE:    f.onUpdate,
+		sip.REGISTER:  f.onRegister,
+		sip.SUBSCRIBE: f.onSubscribe,
+		sip.REFER:     f.onRefer,
+		methodSERVICE: f.onService,
 	} {
 		f.srv.OnRequest(method, f.guarded(h))
 	}
@@ -302,6 +309,7 @@ func (f *Front) baseContext() context.Context {
 // BYEs are answered or ctx is done.
 func (f *Front) Shutdown(ctx context.Context) error {
 	f.closing.Store(true)
+	f.endSubscriptions()
 	f.mu.Lock()
 	calls := make([]*call, 0, len(f.calls))
 	for _, c := range f.calls {

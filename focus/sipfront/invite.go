@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"confab/focus"
+	"confab/focus/c3p"
 	"confab/mixer"
 )
 
@@ -43,8 +44,16 @@ func (f *Front) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// than 200 ms, which it may: Join reaches the Focus, the MCU and the
 	// database.
 	f.respond(tx, req, sip.StatusTrying, "Trying")
+	if f.conf != nil && mediaType(req) == c3p.ContentType {
+		f.onFocusInvite(req, tx) // C3P addUser: a control dialog (service.go)
+		return
+	}
 
 	adm, rej := f.admit(req, tx)
+	var focusURI string
+	if rej == nil && f.conf != nil && isFactoryURI(&req.Recipient) {
+		focusURI, rej = f.adhoc(req, &adm) // RFC 4579 §5.2 (service.go)
+	}
 	if rej != nil {
 		if rej.code != sip.StatusUnauthorized {
 			f.rejectInvite(tx, req, rej)
@@ -55,6 +64,9 @@ func (f *Front) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	c := f.newCall(req, sip.GenerateTagN(16))
+	if focusURI != "" {
+		f.focusContact(c, focusURI)
+	}
 	c.timer = adm.timer
 	mergeKey := fromTag(req) + "\x00" + c.key.callID + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
 	if !f.addCall(c, mergeKey) {
@@ -174,7 +186,7 @@ func (f *Front) okResponse(req *sip.Request, c *call, sdp []byte) *sip.Response 
 		to.Params.Add("tag", c.key.localTag)
 	}
 	res.AppendHeader(c.contact.Clone())
-	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Allow", f.allowed()))
 	res.AppendHeader(sip.NewHeader("Supported", supportedTags))
 	c.mu.Lock()
 	st := c.timer

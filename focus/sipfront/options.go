@@ -90,6 +90,9 @@ type config struct {
 	lockFor         time.Duration
 	now             func() time.Time
 	t1, t2          time.Duration
+	conferencing    Conferencing  // conferencing.go
+	notifyInterval  time.Duration // 0: defaultNotifyInterval
+	minSubExpiry    time.Duration // 0: minSubExpiry; tests shorten it
 }
 
 func defaultConfig() config {

@@ -17,6 +17,10 @@ const FocusTargetPrefix = "focus:"
 // focusOpaquePrefix is the opaque URI parameter of a Focus URI.
 const focusOpaquePrefix = "app:conf:focus:id:"
 
+// mcuOpaquePrefix is the opaque URI parameter of the conference's audio
+// MCU URI, where C3P clients send their media INVITE.
+const mcuOpaquePrefix = "app:conf:audio-video:id:"
+
 // maxTargetLen bounds a dialled target; conference numbers and Focus IDs
 // (8 to 32 characters in OCS) are far shorter.
 const maxTargetLen = 64
@@ -28,7 +32,11 @@ var errNoTarget = errors.New("sipfront: no conference in the Request-URI")
 // documentation for the convention).
 func targetOf(u *sip.Uri) (string, error) {
 	if opaque, ok := u.UriParams.Get("opaque"); ok {
-		if id, ok := strings.CutPrefix(opaque, focusOpaquePrefix); ok {
+		id, ok := strings.CutPrefix(opaque, focusOpaquePrefix)
+		if !ok { // the audio MCU's URI of the same conference (MS-CONFAV)
+			id, ok = strings.CutPrefix(opaque, mcuOpaquePrefix)
+		}
+		if ok {
 			if !validTarget(id) {
 				return "", errNoTarget
 			}
