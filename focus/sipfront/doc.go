@@ -62,6 +62,28 @@
 // Registrar the Front also challenges INVITEs whose From user is registered
 // from the same address, so that a registered phone's calls carry its user.
 //
+// # Conference control
+//
+// With WithConferencing (conferencing.go) the Front also carries conference
+// control, each request going to the Focus with its sender's own
+// privileges:
+//
+//   - SERVICE to the Focus Factory URI, sip:user@domain;gruu;opaque=
+//     app:conf:focusfactory, with a C3P body (application/cccp+xml,
+//     MS-CONFPRO): the sender must authenticate (401 first); the answer is
+//     a 200 whose C3P response says success or failure;
+//   - INVITE to a Focus URI with a C3P addUser body opens a control dialog
+//     without media (MS-CONFBAS); C3P in INFO in that dialog, or in a
+//     caller's own call, controls the conference;
+//   - SUBSCRIBE with Event: conference to a Focus URI or a number (RFC
+//     4575, RFC 6665): 200, a NOTIFY with the full state, then partial
+//     NOTIFYs numbered one up, coalesced within WithNotifyInterval;
+//     NOTIFYs too large for UDP go over TCP (RFC 3261 §18.1.1);
+//   - INVITE to the Focus Factory URI creates an ad-hoc conference whose
+//     Focus URI is the 2xx Contact (RFC 4579 §5.2); REFER to a Focus calls
+//     the Refer-To participant in, or with method=BYE removes it (RFC 4579
+//     §5.5, §5.6), reporting in refer NOTIFYs (RFC 3515).
+//
 // # Robustness
 //
 // Every datagram is parsed before sipgo sees it; what does not parse is

@@ -66,7 +66,8 @@ func (f *Front) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		dlg.cancelJoin()
 		own = true
 	}
-	subscribed := !strings.EqualFold(header(req, "Refer-Sub"), "false")
+	referSub, _ := firstHeader(req, "refer-sub")
+	subscribed := !strings.EqualFold(referSub, "false")
 
 	// The outcome may come before the 202 is out (a removal); it waits
 	// here for the NOTIFYs.
