@@ -92,7 +92,8 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	dir := sipDirectory{db}
 	front, err := sipfront.New(factory, sipfront.WithLogger(log), sipfront.WithPublicAddr(cfg.PublicIP),
 		sipfront.WithDomain(cfg.Domain), sipfront.WithAuth(dir), sipfront.WithRegistrar(dir), sipfront.WithTrunks(dir),
-		sipfront.WithSessionTimer(cfg.SessionTimer))
+		sipfront.WithSessionTimer(cfg.SessionTimer),
+		sipfront.WithConferencing(focus.NewControl(factory))) // C3P, RFC 4575 events, RFC 4579 REFER and ad-hoc
 	if err != nil {
 		return err
 	}
