@@ -15,10 +15,14 @@ import (
 // config is confabd's start-up configuration: flags, each also readable
 // from a CONFAB_* environment variable (the flag wins).
 type config struct {
-	Data     string
-	SIP      string
-	HTTP     string
-	HTTPS    string // "" for none; the certificate is generated into Data
+	Data  string
+	SIP   string
+	HTTP  string
+	HTTPS string // "" for none; the certificate is generated into Data
+	// MediaIf is the interface the XDP fast path attaches to: "auto" (the
+	// one holding the public IP; none on loopback), a name, or "" for the
+	// pure-Go sockets.
+	MediaIf  string
 	RTPLow   uint16
 	RTPHigh  uint16
 	PublicIP netip.Addr
@@ -44,6 +48,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	httpsAddr := fs.String("https", env("CONFAB_HTTPS", ""), "HTTPS address of the web page (self-signed certificate kept in the data directory), e.g. 0.0.0.0:443 [CONFAB_HTTPS]")
 	ports := fs.String("rtp-ports", env("CONFAB_RTP_PORTS", "20000-29999"), "RTP port range LOW-HIGH [CONFAB_RTP_PORTS]")
 	public := fs.String("public-ip", env("CONFAB_PUBLIC_IP", ""), "address written into SDP and Contact (default: the outbound interface's) [CONFAB_PUBLIC_IP]")
+	mediaIf := fs.String("media-if", env("CONFAB_MEDIA_IF", "auto"), "interface for the XDP/AF_XDP media fast path: auto, a name, or none [CONFAB_MEDIA_IF]")
 	level := fs.String("log-level", env("CONFAB_LOG_LEVEL", "info"), "debug, info, warn or error [CONFAB_LOG_LEVEL]")
 	domain := fs.String("domain", env("CONFAB_DOMAIN", ""), "SIP domain of Focus URIs (default: the public IP) [CONFAB_DOMAIN]")
 	mediaTimeout := fs.Duration("media-timeout", envDuration(getenv, "CONFAB_MEDIA_TIMEOUT", 30*time.Second), "end calls without media for this long [CONFAB_MEDIA_TIMEOUT]")
@@ -51,7 +56,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, HTTPS: *httpsAddr, LogLevel: *level, Domain: *domain,
+	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, HTTPS: *httpsAddr, LogLevel: *level, Domain: *domain, MediaIf: *mediaIf,
 		MediaTimeout: *mediaTimeout, SessionTimer: *sessionTimer}
 	lo, hi, ok := strings.Cut(*ports, "-")
 	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"confab/focus/serverfactory"
 	"confab/focus/sipfront"
 	"confab/focus/store"
-	"confab/hal/sockpath"
 	"confab/mixer"
 	"confab/mixer/prompt"
 )
@@ -73,7 +71,10 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	cfg, settings := applySettings(ctx, db, cfg, pinned, log)
 
 	// The audio MCU on the packet path.
-	path, err := sockpath.New(netip.IPv4Unspecified(), cfg.RTPLow, cfg.RTPHigh, sockpath.WithLogger(log))
+	if cfg.MediaIf == "none" {
+		cfg.MediaIf = ""
+	}
+	path, err := openMediaPath(cfg, log)
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
