@@ -47,6 +47,8 @@ type analyser struct {
 	onset     *audiocheck.Onset
 	started   bool
 	lastSeq   uint16
+	lastAt    time.Duration
+	ptime     time.Duration
 	latencies []time.Duration
 	samples   uint64
 	decodeErr uint64
@@ -64,7 +66,7 @@ func analysisRate(ci *codecInfo) int {
 
 func newAnalyser(seat *Seat, tones []float64, own, phase int, ci *codecInfo, ptime time.Duration) *analyser {
 	rate := analysisRate(ci)
-	a := &analyser{seat: seat, tones: tones, own: own, phase: phase, rate: rate,
+	a := &analyser{seat: seat, tones: tones, own: own, phase: phase, rate: rate, ptime: ptime,
 		frameLen:   int(int64(rate) * int64(ptime) / int64(time.Second)),
 		newDecoder: func() (codec.Decoder, error) { return ci.spec.NewDecoder(rate) },
 		pcm:        make([]int16, rate*120/1000+rate/50), // the longest Opus packet, 120 ms
@@ -101,8 +103,14 @@ func (a *analyser) packet(m *Media, payload []byte, seq uint16, at time.Duration
 		case d > 1 && d < 100:
 			a.onset.Silence(int(d-1) * a.frameLen)
 		}
+		// A bridge that sends nothing while nobody talks (DTX, RFC 3551
+		// §4.1) leaves a pause in time, not in sequence numbers: a
+		// listener hears silence there.
+		if pause := at - a.lastAt - a.ptime; pause > a.ptime {
+			a.onset.Silence(int(int64(pause) * int64(a.rate) / int64(time.Second)))
+		}
 	}
-	a.started, a.lastSeq = true, seq
+	a.started, a.lastSeq, a.lastAt = true, seq, at
 	n, err := a.dec.Decode(payload, a.pcm)
 	if err != nil {
 		a.decodeErr++

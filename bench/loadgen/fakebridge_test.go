@@ -21,10 +21,13 @@ import (
 // packet path: it takes what the callers send (haltest's Sent), mixes each
 // conference every 20 ms and injects each caller's mix back. echo makes it
 // mix callers into their own ear, as a broken bridge would; refuse makes
-// every call to that conference number fail with 486.
+// every call to that conference number fail with 486; direct forwards each
+// talker's packet to the others of its conference the moment it comes, a
+// bridge that adds no delay at all (for conferences with one talker).
 type fakeBridge struct {
 	path   *haltest.Path
 	echo   bool
+	direct bool
 	refuse string
 
 	mu     sync.Mutex
@@ -92,10 +95,19 @@ func (b *fakeBridge) take(p hal.Packet) {
 	pkt := p.Buf[:p.N]
 	switch pt := pkt[1] & 0x7f; pt {
 	case 0:
+		loud := false
 		for i, c := range pkt[12:] {
 			m.in[i] = g711.DecodeMuLaw(c)
+			loud = loud || m.in[i] > 1000
 		}
 		m.fresh = true
+		if b.direct && loud {
+			for _, o := range b.confs[m.conf] {
+				if o != m {
+					b.send(o, pkt[12:])
+				}
+			}
+		}
 	case eventPT:
 		// An end packet (RFC 4733 §2.5.1.4) goes three times with the
 		// event's timestamp; count the digit once.
@@ -113,9 +125,25 @@ func (b *fakeBridge) take(p hal.Packet) {
 	}
 }
 
+// send injects one PCMU payload to member m.
+func (b *fakeBridge) send(m *fakeMember, payload []byte) {
+	out := make([]byte, 12+len(payload))
+	out[0], out[1] = 0x80, 0
+	binary.BigEndian.PutUint16(out[2:], m.seq)
+	binary.BigEndian.PutUint32(out[4:], m.ts)
+	binary.BigEndian.PutUint32(out[8:], m.ssrc)
+	m.seq++
+	m.ts += 160
+	copy(out[12:], payload)
+	_ = b.path.Inject(m.flow, false, netip.MustParseAddrPort("192.0.2.1:30000"), out)
+}
+
 func (b *fakeBridge) mix() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.direct {
+		return
+	}
 	sum := make([]int32, 160)
 	out := make([]byte, 12+160)
 	for _, ms := range b.confs {

@@ -50,6 +50,19 @@ func TestRunAgainstAFakeBridge(t *testing.T) {
 			t.Errorf("failures %q do not name the own tone", r.Mix.Failures)
 		}
 	})
+	t.Run("a bridge that adds no delay is measured at about none", func(t *testing.T) {
+		r := runFake(t, "conferences 3 x 4\ntalkers 25%\ntalk 200ms / 600ms\nwarmup 1s\nwindow 1500ms\nanalyse 9\n",
+			func(b *fakeBridge) { b.direct = true })
+		if r.Latency.Samples < 9 {
+			t.Fatalf("%d latency samples", r.Latency.Samples)
+		}
+		// What is left is the generator's own path: a channel, the fake
+		// and a goroutine wakeup, and the frame's first loud sample.
+		t.Logf("latency over %d bursts: min %v, p50 %v, p99 %v", r.Latency.Samples, r.Latency.Min, r.Latency.P50, r.Latency.P99)
+		if r.Latency.Min < 0 || r.Latency.P50 > 10*time.Millisecond {
+			t.Errorf("latency min %v p50 %v p99 %v, want about zero", r.Latency.Min, r.Latency.P50, r.Latency.P99)
+		}
+	})
 	t.Run("the PIN is keyed in with RFC 4733 digits after the answer", func(t *testing.T) {
 		var b *fakeBridge
 		runFake(t, fakeScenario+"pin 2468\n", func(fb *fakeBridge) { b = fb })
