@@ -56,6 +56,7 @@ type config struct {
 	logLevel        string
 	env             []string
 	readyTimeout    time.Duration
+	nice            *int
 }
 
 // WithRTPPorts sets the daemon's media port range (default 20000-31999,
@@ -146,6 +147,12 @@ func Start(ctx context.Context, binary, dir string, opts ...Option) (*Bridge, er
 	defer timer.Stop()
 	select {
 	case <-ready:
+		if cfg.nice != nil {
+			if err := Renice(b.PID(), *cfg.nice); err != nil {
+				_ = b.Stop(5 * time.Second)
+				return nil, err
+			}
+		}
 		return b, nil
 	case <-b.done:
 		return nil, fmt.Errorf("%w: it exited (%v): %s", ErrNotReady, b.waitErr, b.Output())

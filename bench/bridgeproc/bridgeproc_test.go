@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,28 @@ func TestBridge(t *testing.T) {
 		_, err := Start(t.Context(), bin, dir, WithRTPPorts(33001, 33099)) // an odd low port
 		if !errors.Is(err, ErrNotReady) || !strings.Contains(strings.ToLower(err.Error()), "port") {
 			t.Errorf("error %v, want ErrNotReady with the daemon's complaint", err)
+		}
+	})
+	t.Run("a daemon started nice runs every thread at that value", func(t *testing.T) {
+		b, err := Start(t.Context(), bin, t.TempDir(), WithRTPPorts(33100, 33199), WithNice(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Stop(5 * time.Second)
+		tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(b.PID()), "task"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(b.PID()), "task", task.Name(), "stat"))
+			if err != nil {
+				continue // the thread is gone
+			}
+			// Field 19 is the nice value; the fields after the name start at 3.
+			f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+			if f[16] != "5" {
+				t.Errorf("thread %s runs at nice %s, want 5", task.Name(), f[16])
+			}
 		}
 	})
 	t.Run("a binary that does not exist is an error", func(t *testing.T) {

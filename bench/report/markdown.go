@@ -18,6 +18,9 @@ func (r *Report) Markdown(chart string) string {
 	w("Machine: %s, %d CPUs, Linux %s; %s, GOMAXPROCS %d. The load generator and the bridge run on the same machine, "+
 		"over loopback, so they share its cores: every figure is for the two together, and the generator's own CPU is shown.\n\n",
 		orDash(e.CPU), e.CPUs, orDash(e.Kernel), e.Go, e.GOMAXPROCS)
+	if e.Nice != 0 {
+		w("The generator and the bridge ran at nice %d, ahead of other work on this shared machine.\n\n", e.Nice)
+	}
 	w("![bridge CPU per participant, late frames and p99 gap against participants](%s)\n\n", chart)
 	r.targets(&b)
 	w("\n## How to read the tables\n\n")

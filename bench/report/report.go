@@ -51,6 +51,9 @@ type Environment struct {
 	Kernel     string
 	Go         string
 	GOMAXPROCS int
+	// Nice is the nice value the generator and the bridge ran at (0 unless
+	// confabload -nice).
+	Nice int
 }
 
 // New starts a report dated now.

@@ -27,6 +27,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+
+	"confab/bench/bridgeproc"
 	"syscall"
 )
 
@@ -54,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profiles, "bridge-profile", "", "with -confabd: write each run's confabd CPU profile into this directory")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 0, "before each run, wait up to this long for the machine to be idle (on a shared box)")
 	fs.StringVar(&o.fromJSON, "from-json", "", "run nothing: write the report of the results in this JSON file (from -json)")
+	fs.IntVar(&o.nice, "nice", 0, "run the generator, and a confabd of its own, at this nice value (negative: ahead of other work on a shared box; needs root)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to this file")
 	fs.Usage = func() {
@@ -76,6 +79,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	o.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if o.nice != 0 {
+		if err := bridgeproc.Renice(os.Getpid(), o.nice); err != nil {
+			return err
+		}
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -69,10 +69,11 @@ analyse  20
 		if err != nil {
 			t.Fatal(err)
 		}
-		var groups []report.Group
-		if err := json.Unmarshal(b, &groups); err != nil {
+		var rep report.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
 			t.Fatal(err)
 		}
+		groups := rep.Groups
 		if len(groups) != 1 || len(groups[0].Runs) != 1 {
 			t.Fatalf("%d groups", len(groups))
 		}
@@ -102,6 +103,18 @@ analyse  20
 		}
 		if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 300 {
 			t.Errorf("chart is %v", b)
+		}
+	})
+	t.Run("the saved results rewrite the same report", func(t *testing.T) {
+		again := filepath.Join(dir, "again.md")
+		var o, e bytes.Buffer
+		if err := run(ctx, []string{"-from-json", js, "-out", again}, &o, &e); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.ReadFile(out)
+		b, _ := os.ReadFile(again)
+		if string(b) != strings.ReplaceAll(string(a), "(report.png)", "(again.png)") {
+			t.Errorf("the rewritten report differs:\n%s\n---\n%s", a, b)
 		}
 	})
 	t.Run("the console shows one result line", func(t *testing.T) {

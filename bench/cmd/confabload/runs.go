@@ -34,6 +34,7 @@ type options struct {
 	profiles string
 	waitIdle time.Duration
 	fromJSON string
+	nice     int
 	verbose  bool
 	files    []string
 	log      *slog.Logger
@@ -57,6 +58,7 @@ func (o *options) runAll(ctx context.Context, stdout io.Writer) error {
 		scenarios = append(scenarios, s)
 	}
 	rep := report.New(o.title)
+	rep.Env.Nice = o.nice
 	var runErr error
 	for _, s := range scenarios {
 		group, err := o.runScenario(ctx, s, local, stdout)
@@ -73,7 +75,7 @@ func (o *options) runAll(ctx context.Context, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "report: %s\n", o.out)
 	}
 	if o.jsonOut != "" {
-		b, _ := json.MarshalIndent(rep.Groups, "", "  ")
+		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
 			return errors.Join(runErr, err)
 		}
@@ -131,6 +133,9 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 	}
 	defer os.RemoveAll(dir)
 	var opts []bridgeproc.Option
+	if o.nice != 0 {
+		opts = append(opts, bridgeproc.WithNice(o.nice))
+	}
 	if o.profiles != "" {
 		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
 			return nil, err
@@ -209,15 +214,9 @@ func (o *options) rewrite(stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := report.New(o.title)
-	if err := json.Unmarshal(b, &rep.Groups); err != nil {
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
 		return fmt.Errorf("%s: %w", o.fromJSON, err)
-	}
-	for _, g := range rep.Groups {
-		if len(g.Runs) > 0 {
-			rep.Date = g.Runs[0].StartedAt
-			break
-		}
 	}
 	if err := rep.Write(o.out); err != nil {
 		return err
