@@ -100,7 +100,7 @@ func (s *Store) StartCallRecord(ctx context.Context, r CallRecord) (int64, error
 		return 0, invalidf("call-id is required")
 	}
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeRecord(ctx, func(tx *sql.Tx) error {
 		c, err := getConference(ctx, tx, "id = ?", r.ConferenceID, fmt.Sprintf("conference %d", r.ConferenceID))
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (s *Store) FinishCallRecord(ctx context.Context, id int64, leftAt time.Time
 	if err := q.validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeRecord(ctx, func(tx *sql.Tx) error {
 		what := fmt.Sprintf("call record %d", id)
 		r, err := scanCallRecord(tx.QueryRowContext(ctx, "SELECT "+callRecordColumns+" FROM call_records WHERE id = ?", id))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -171,3 +171,32 @@ func TestCallRecordsClosedOnReopen(t *testing.T) {
 		}
 	})
 }
+
+func TestCallRecordsLeaveTheWriterFullySynced(t *testing.T) {
+	s, clock, path := openTest(t)
+	ctx := context.Background()
+	conf, err := s.CreateConference(ctx, NewConference("7001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.StartCallRecord(ctx, CallRecord{ConferenceID: conf.ID, ConferenceNumber: "7001", Participant: "sip:a@x", CallID: "c1", JoinedAt: clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishCallRecord(ctx, id, clock.Now(), "bye", Quality{}); err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 2 {
+		t.Fatalf("after a call record the writer runs with synchronous=%d, want 2 (FULL)", mode)
+	}
+	// The record is in the database another process opens next.
+	s2 := openAt(t, path)
+	recs, err := s2.ListCallRecords(ctx, 0, 0)
+	if err != nil || len(recs) != 1 || recs[0].Reason != "bye" {
+		t.Fatalf("records seen by a second open: %+v, %v", recs, err)
+	}
+}
