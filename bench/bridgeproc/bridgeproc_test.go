@@ -94,3 +94,28 @@ func TestBridge(t *testing.T) {
 		}
 	})
 }
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP confab_mixer_frames_total Conference frames mixed.
+# TYPE confab_mixer_frames_total counter
+confab_mixer_frames_total 12345
+confab_mixer_late_ticks_total 7 1700000000000
+confab_mixer_tick_duration_seconds_bucket{le="0.001"} 3
+confab_sip_requests_total{method="INVITE"} 9
+confab_mixer_broken nonsense
+`
+	got, err := parseMetrics(strings.NewReader(text), "confab_mixer_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("unlabelled samples of the prefix are read, timestamps dropped", func(t *testing.T) {
+		if got["confab_mixer_frames_total"] != 12345 || got["confab_mixer_late_ticks_total"] != 7 {
+			t.Errorf("got %v", got)
+		}
+	})
+	t.Run("labelled samples, other prefixes and unreadable values are left out", func(t *testing.T) {
+		if len(got) != 2 {
+			t.Errorf("got %v, want two samples", got)
+		}
+	})
+}

@@ -35,6 +35,9 @@ type Result struct {
 	Media   MediaStats
 	Latency LatencyStats
 	Mix     MixStats
+	// BridgeCounters are the increases over the window of counters the
+	// bridge reports about itself, when it does (Config.BridgeCounters).
+	BridgeCounters map[string]float64 `json:",omitempty"`
 
 	// Pass is true when the capacity criteria held; Failed names those
 	// that did not.
@@ -72,6 +75,7 @@ type GeneratorStats struct {
 	HostBusy    float64 // the whole machine, % of one core
 	Other       float64 // what neither the bridge nor the generator used, % of one core
 	Steal       float64 // what the hypervisor took from the machine's CPUs, % of one core
+	Interrupts  float64 // interrupt and softirq time no process was charged for, within Other, % of one core
 	CPUs        int
 	SendLateP99 time.Duration // how late the send loop woke for a frame
 	SendLateMax time.Duration

@@ -44,6 +44,10 @@ type Config struct {
 	RTPLow, RTPHigh uint16
 	// Log receives progress (default: discard).
 	Log *slog.Logger
+	// BridgeCounters, when set, reads counters the bridge keeps about
+	// itself (Confab's /metrics); the window's increase of each is
+	// reported.
+	BridgeCounters func(context.Context) (map[string]float64, error)
 }
 
 // Option changes how Run reaches the outside, for tests.
@@ -313,6 +317,7 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 	}
 
 	// The measured window.
+	c0 := g.bridgeCounters(ctx)
 	g.media.resetCounts()
 	p0, perr := g.procSample()
 	h0, herr := g.proc.Host()
@@ -323,6 +328,12 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 	h1, herr1 := g.proc.Host()
 	p1, perr1 := g.procSample()
 	g.media.snapshot(res, s, wall)
+	if c1 := g.bridgeCounters(ctx); c0 != nil && c1 != nil {
+		res.BridgeCounters = map[string]float64{}
+		for k, v := range c1 {
+			res.BridgeCounters[k] = v - c0[k]
+		}
+	}
 	stopChurn()
 	churn.Wait()
 
@@ -356,6 +367,7 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 		res.Gen.CPUs = h1.CPUs
 		res.Gen.HostBusy = procstat.Share(h1.Busy-h0.Busy, wall)
 		res.Gen.Steal = procstat.Share(h1.Steal-h0.Steal, wall)
+		res.Gen.Interrupts = procstat.Share(h1.Interrupts-h0.Interrupts, wall)
 	}
 	if g.cfg.PID > 0 && perr == nil && perr1 == nil {
 		b := &res.Bridge
@@ -380,6 +392,18 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 		return res, werr
 	}
 	return res, nil
+}
+
+func (g *generator) bridgeCounters(ctx context.Context) map[string]float64 {
+	if g.cfg.BridgeCounters == nil {
+		return nil
+	}
+	c, err := g.cfg.BridgeCounters(ctx)
+	if err != nil {
+		g.log.Warn("reading the bridge's counters", "err", err)
+		return nil
+	}
+	return c
 }
 
 func (g *generator) procSample() (procstat.Process, error) {

@@ -108,7 +108,11 @@ type Host struct {
 	// Steal is time a virtual machine's CPUs were ready to run but the
 	// hypervisor ran something else (proc(5)).
 	Steal time.Duration
-	CPUs  int
+	// Interrupts is the hardware and software interrupt time within Busy.
+	// With IRQ time accounting no process is charged for it; much of it is
+	// the network stack's receive work.
+	Interrupts time.Duration
+	CPUs       int
 }
 
 // Host reads the aggregate line and counts the per-CPU lines of /proc/stat.
@@ -144,6 +148,9 @@ func (r Reader) Host() (Host, error) {
 				h.Idle += ticks(n)
 			case 7:
 				h.Steal += ticks(n)
+			case 5, 6:
+				h.Interrupts += ticks(n)
+				h.Busy += ticks(n)
 			default:
 				h.Busy += ticks(n)
 			}

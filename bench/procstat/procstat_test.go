@@ -67,7 +67,8 @@ func TestHost(t *testing.T) {
 			t.Fatal(err)
 		}
 		// busy: user 1000 + nice 20 + system 300 + irq 10 + softirq 40
-		want := Host{Busy: 13700 * time.Millisecond, Idle: 51 * time.Second, Steal: 50 * time.Millisecond, CPUs: 2}
+		want := Host{Busy: 13700 * time.Millisecond, Idle: 51 * time.Second, Steal: 50 * time.Millisecond,
+			Interrupts: 500 * time.Millisecond, CPUs: 2}
 		if h != want {
 			t.Errorf("got %+v, want %+v", h, want)
 		}

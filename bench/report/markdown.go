@@ -29,7 +29,8 @@ func (r *Report) Markdown(chart string) string {
 	w("- **bridge CPU**: the bridge process over the measured window, from /proc/PID/stat (user+system, all threads), " +
 		"in %% of one core; **/participant** divides by N; **machine** is %% of all cores. **RSS** at the window's end.\n")
 	w("- **gen**: the load generator's own CPU; **other**: what the rest of the machine used meanwhile (other work on a shared box); " +
-		"**steal**: CPU time the hypervisor took from this virtual machine. All three in %% of one core.\n")
+		"**steal**: CPU time the hypervisor took from this virtual machine. All three in %% of one core. "+
+		"Other includes the kernel's interrupt and softirq time, which no process is charged for and part of which is this traffic's receive work; the notes give it.\n")
 	w("- **loss**: packets the receivers' sequence numbers say were sent but did not arrive (RFC 3550 §6.4.1). " +
 		"**late**: frames that arrived more than one packet time after their schedule (the stream's earliest arrival against its RTP timestamps). " +
 		"**gap p99/max**: the interval between consecutive packets a receiver got, pooled over all receivers; " +
@@ -182,6 +183,15 @@ func (r *Report) group(b *strings.Builder, g Group) {
 		}
 		for _, f := range run.Mix.Failures {
 			notes = append(notes, fmt.Sprintf("N = %d mix: %s.", run.Participants, f))
+		}
+		if c := run.BridgeCounters; c != nil {
+			frames := c["confab_mixer_frames_total"]
+			notes = append(notes, fmt.Sprintf("N = %d, the bridge's own counters over the window: %.0f conference frames mixed "+
+				"(%.0f at 20 ms frames), %.0f ticks late, %.0f frames skipped.", run.Participants, frames,
+				float64(run.Conferences)*run.Window.Seconds()/0.02, c["confab_mixer_late_ticks_total"], c["confab_mixer_skipped_frames_total"]))
+		}
+		if run.Gen.Interrupts > 0 {
+			notes = append(notes, fmt.Sprintf("N = %d: interrupt and softirq time, within other: %.1f %% of one core.", run.Participants, run.Gen.Interrupts))
 		}
 		if run.Gen.SendLateP99 > 5*time.Millisecond || run.Gen.Skipped > 0 {
 			notes = append(notes, fmt.Sprintf("N = %d: the generator's send loop woke late (p99 %s, max %s, %d frames skipped): "+

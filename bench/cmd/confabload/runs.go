@@ -158,6 +158,9 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 	}
 	o.log.Info("conferences created", "count", s.Conferences, "took", time.Since(t0).Round(time.Millisecond))
 	cfg.Bridge, cfg.PID = b.SIPAddr().String(), b.PID()
+	cfg.BridgeCounters = func(ctx context.Context) (map[string]float64, error) {
+		return b.Counters(ctx, "confab_mixer_")
+	}
 	r, err := loadgen.Run(ctx, cfg)
 	select {
 	case <-b.Exited():
