@@ -29,7 +29,7 @@ func (r *Report) Markdown(chart string) string {
 	w("- **bridge CPU**: the bridge process over the measured window, from /proc/PID/stat (user+system, all threads), " +
 		"in %% of one core; **/participant** divides by N; **machine** is %% of all cores. **RSS** at the window's end.\n")
 	w("- **gen**: the load generator's own CPU; **other**: what the rest of the machine used meanwhile (other work on a shared box); " +
-		"**steal**: CPU time the hypervisor took from this virtual machine. All three in %% of one core. "+
+		"**steal**: CPU time the hypervisor took from this virtual machine. All three in %% of one core. " +
 		"Other includes the kernel's interrupt and softirq time, which no process is charged for and part of which is this traffic's receive work; the notes give it.\n")
 	w("- **loss**: packets the receivers' sequence numbers say were sent but did not arrive (RFC 3550 §6.4.1). " +
 		"**late**: frames that arrived more than one packet time after their schedule (the stream's earliest arrival against its RTP timestamps). " +
