@@ -36,7 +36,9 @@ test: deps fmt vet
 # freshly built confabd for every run and writes bench/results/<date>.md
 # with its chart (<date>.png) and the raw results (<date>.json). Each
 # scenario file says how long it runs; the whole matrix takes about six
-# minutes. BENCH_SCENARIOS picks others, e.g. one file for a quick look.
+# minutes. BENCH_SCENARIOS picks others, e.g. one file for a quick look;
+# BENCH_FLAGS adds confabload flags, e.g. -wait-idle 60s on a shared box.
+BENCH_FLAGS ?=
 BENCH_SCENARIOS ?= bench/scenarios/g711-sweep.txt bench/scenarios/opus-sweep.txt bench/scenarios/g722.txt \
 	bench/scenarios/mixed-codecs.txt bench/scenarios/impaired.txt bench/scenarios/churn.txt bench/scenarios/capacity-g711.txt
 
@@ -45,7 +47,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./mixer/... ./hal/sockpath/ | tee bench/results/engine-$$(date +%F).txt
 	$(GO) run ./bench/cmd/mixload -n 1000 -size 10 -talkers 0.1 -out bench/results/mixload.txt
 	$(GO) build -o $(BIN)/ ./cmd/confabd ./bench/cmd/confabload
-	./$(BIN)/confabload -v -confabd $(BIN)/confabd -out bench/results/$$(date +%F).md -json bench/results/$$(date +%F).json $(BENCH_SCENARIOS)
+	./$(BIN)/confabload -v $(BENCH_FLAGS) -confabd $(BIN)/confabd -out bench/results/$$(date +%F).md -json bench/results/$$(date +%F).json $(BENCH_SCENARIOS)
 
 # The appliance image (image/README.md): a raw GPT disk image, its gzip copy
 # and a signed update bundle in image/out/. The bundle is signed with
