@@ -59,8 +59,11 @@ type leg struct {
 	pt, eventPT uint8
 	ssrc        uint32
 	seq         uint16
-	ts          uint32
-	marker      bool // the next audio packet starts a talkspurt
+	// ts is the RTP timestamp of frame 0; frame k's is ts + k·ticks, so a
+	// frame skipped after a stall moves the timestamp on as a phone's
+	// sampling clock would (RFC 3550 §5.1).
+	ts     uint32
+	marker bool // the next audio packet starts a talkspurt
 
 	digits     []byte
 	digitFrom  int64 // first frame a digit may go
@@ -285,8 +288,7 @@ func (m *Media) buildSlot(k int64, s int, now time.Duration, batch []hal.Packet)
 // build appends leg l's packets for frame k, each in its own per-byte
 // piece of buf.
 func (l *leg) build(k int64, buf []byte, per int, batch []hal.Packet) []hal.Packet {
-	ts := l.ts
-	l.ts += l.ci.ticks
+	ts := l.ts + uint32(k)*l.ci.ticks
 	if len(l.digits) > 0 && k >= l.digitFrom {
 		if pkts, ok := l.digit(ts, buf, per, batch); ok {
 			return pkts
