@@ -51,6 +51,7 @@ type Front struct {
 	background tracker
 	stats      counters
 	responses  responseCounts
+	outregs    outboundRegs
 }
 
 // Stats are the Front's counters, for metrics.
