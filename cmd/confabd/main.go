@@ -118,6 +118,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		}
 	}()
 	go func() { errc <- wrap("sip", front.ListenAndServe(runCtx, cfg.SIP)) }()
+	go keepTrunksRegistered(runCtx, db, front, log)
 	wf.serve(runCtx, errc)
 	select {
 	case <-front.Ready():

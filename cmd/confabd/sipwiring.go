@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -124,4 +125,23 @@ func (d sipDirectory) TargetForDID(trunk, did string) (string, bool) {
 		return "", false
 	}
 	return conf, true
+}
+
+// keepTrunksRegistered registers with the provider of every trunk that
+// names an outbound registrar, for as long as ctx lasts. Trunks changed on
+// the web page take effect at the next start.
+func keepTrunksRegistered(ctx context.Context, db *store.Store, front *sipfront.Front, log *slog.Logger) {
+	trunks, err := db.ListTrunks(ctx)
+	if err != nil {
+		log.Error("reading trunks for outbound registration", "err", err)
+		return
+	}
+	for _, t := range trunks {
+		if t.OutboundRegistrar == "" {
+			continue
+		}
+		reg := sipfront.OutboundRegistration{Name: t.Name, Registrar: t.OutboundRegistrar,
+			Username: t.OutboundUsername, Password: t.OutboundPassword, Expiry: t.OutboundExpiry}
+		go func() { _ = front.KeepRegistered(ctx, reg) }()
+	}
 }
