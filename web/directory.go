@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"confab/focus/sipfront"
 	"confab/focus/store"
 )
 
@@ -118,6 +119,8 @@ func (s *Server) phoneDelete(w http.ResponseWriter, r *http.Request) {
 
 type trunksView struct {
 	Trunks []store.Trunk
+	// Registration is each trunk's outbound registration, by name.
+	Registration map[string]*sipfront.OutboundState
 }
 
 func (s *Server) trunks(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +129,14 @@ func (s *Server) trunks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "trunks", view{Title: "Trunks", Nav: "trunks", LoggedIn: true, Data: trunksView{Trunks: ts}})
+	v := trunksView{Trunks: ts}
+	if s.d.Registrations != nil {
+		v.Registration = make(map[string]*sipfront.OutboundState)
+		for name, st := range s.d.Registrations() {
+			v.Registration[name] = &st
+		}
+	}
+	s.render(w, r, http.StatusOK, "trunks", view{Title: "Trunks", Nav: "trunks", LoggedIn: true, Data: v})
 }
 
 // trunkForm is a trunk as the form shows it: lists as lines of text.

@@ -37,6 +37,7 @@ import (
 
 	"confab/focus"
 	"confab/focus/httpapi"
+	"confab/focus/sipfront"
 	"confab/focus/store"
 	"confab/mixer"
 )
@@ -114,6 +115,9 @@ type Deps struct {
 	Logs *LogRing
 	// Runtime is how the daemon runs now.
 	Runtime Runtime
+	// Registrations, optional, reports the trunks' outbound registrations
+	// by trunk name (sipfront.Front.Registrations).
+	Registrations func() map[string]sipfront.OutboundState
 }
 
 // Runtime is how the daemon was started, for the Settings and System pages.

@@ -20,6 +20,7 @@ import (
 
 	"confab/focus"
 	"confab/focus/httpapi"
+	"confab/focus/sipfront"
 	"confab/focus/store"
 	"confab/mixer"
 )
@@ -93,6 +94,12 @@ const setupToken = "SETUPTOKEN123456"
 
 func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, opts...)
+}
+
+// newFixtureWith is newFixture with the trunks' outbound registrations.
+func newFixtureWith(t *testing.T, regs func() map[string]sipfront.OutboundState, opts ...Option) *fixture {
+	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "confab.db"), store.WithBcryptCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +109,9 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	api := httpapi.New(confs{db}, f.live, db)
 	page, err := New(Deps{Conferences: confs{db}, Live: f.live, Events: f.events, Accounts: db, Directory: db, Records: db,
 		Engine: fakeEngine{}, API: api, Logs: f.logs,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "confab_up 1\n") }),
-		Runtime: Runtime{Version: "test", StartedAt: time.Now(), InUse: DefaultSettings(), Domain: "box.example"},
+		Metrics:       http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "confab_up 1\n") }),
+		Runtime:       Runtime{Version: "test", StartedAt: time.Now(), InUse: DefaultSettings(), Domain: "box.example"},
+		Registrations: regs,
 	}, append([]Option{WithSetupToken(setupToken)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -665,4 +673,27 @@ func TestLiveEvents(t *testing.T) {
 			t.Fatalf("%d", r.status)
 		}
 	})
+}
+
+func TestTrunksShowTheirOutboundRegistration(t *testing.T) {
+	until := time.Date(2026, 11, 23, 14, 30, 0, 0, time.Local)
+	f := newFixtureWith(t, func() map[string]sipfront.OutboundState {
+		return map[string]sipfront.OutboundState{
+			"good": {Registered: true, Expires: until},
+			"bad":  {LastError: "sipfront: call failed: 403 Forbidden"},
+		}
+	})
+	ctx := context.Background()
+	for _, name := range []string{"good", "bad", "later"} {
+		if _, err := f.db.CreateTrunk(ctx, store.Trunk{Name: name, Peers: []string{"192.0.2.1"}, OutboundRegistrar: "sip:sip.provider.example",
+			OutboundUsername: "branch-" + name, OutboundPassword: "pw-" + name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := do(t, f.loggedIn(t), "GET", f.srv.URL+"/trunks", nil)
+	for _, want := range []string{"registered until 14:30:00", "not registered: sipfront: call failed: 403 Forbidden", "registers at the next start"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the trunks page does not say %q", want)
+		}
+	}
 }

@@ -196,6 +196,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 	page, err := web.New(web.Deps{
 		Conferences: d.factory, Live: newLive(d.factory), Events: d.factory, Accounts: d.db, Directory: d.db,
 		Records: d.db, Engine: d.engine, API: d.api, Metrics: reg.Handler(), Logs: d.logs,
+		Registrations: d.front.Registrations,
 		Runtime: web.Runtime{Version: version(), StartedAt: time.Now(), InUse: d.inUse, Pinned: d.pinned,
 			Domain: d.cfg.Domain, HTTPAddr: d.cfg.HTTP, HTTPSAddr: d.cfg.HTTPS, DataDir: d.cfg.Data},
 	}, web.WithLogger(d.log), web.WithSetupToken(d.setupToken), web.WithLoginGuard(guard))
