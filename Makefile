@@ -28,7 +28,7 @@ vet:
 fmt:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: deps fmt vet
+test: deps fmt vet check-generated
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m ./mixer/... ./hal/... ./focus/...
 
