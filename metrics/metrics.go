@@ -183,3 +183,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPath, 1, m.PathName)
 	}
 }
+
+// Registerer lets other components add their own collectors (the HAL's
+// packet-path info and XDP verdict counters) to Confab's registry.
+func (r *Registry) Registerer() prometheus.Registerer { return r.reg }

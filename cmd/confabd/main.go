@@ -74,7 +74,8 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	if cfg.MediaIf == "none" {
 		cfg.MediaIf = ""
 	}
-	path, err := openMediaPath(cfg, log)
+	pathMetrics := &laterRegisterer{}
+	path, err := openMediaPath(cfg, log, pathMetrics)
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
@@ -103,7 +104,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
 		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
 	wf, err := newWebFront(webDeps{cfg: cfg, db: db, factory: factory, engine: engine, front: front, api: api, log: log,
-		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken})
+		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics})
 	if err != nil {
 		return err
 	}

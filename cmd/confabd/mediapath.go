@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"confab/hal"
 	"confab/hal/halselect"
 )
@@ -12,7 +14,7 @@ import (
 // openMediaPath opens the packet path the MCU runs on: XDP/AF_XDP on the
 // media interface where the kernel and NIC take it, the pure-Go sockets
 // otherwise (hal/halselect says which and why; the web page shows it).
-func openMediaPath(cfg config, log *slog.Logger) (hal.PacketPath, error) {
+func openMediaPath(cfg config, log *slog.Logger, reg prometheus.Registerer) (hal.PacketPath, error) {
 	ifname := cfg.MediaIf
 	if ifname == "auto" {
 		ifname = interfaceOf(cfg.PublicIP)
@@ -22,7 +24,7 @@ func openMediaPath(cfg config, log *slog.Logger) (hal.PacketPath, error) {
 		sipPort = ap.Port()
 	}
 	return halselect.Open(halselect.Config{Interface: ifname, Listen: netip.IPv4Unspecified(),
-		LowPort: cfg.RTPLow, HighPort: cfg.RTPHigh, SIPPort: sipPort}, halselect.WithLogger(log))
+		LowPort: cfg.RTPLow, HighPort: cfg.RTPHigh, SIPPort: sipPort}, halselect.WithLogger(log), halselect.WithRegisterer(reg))
 }
 
 // interfaceOf names the interface that holds addr, "" for loopback or an
@@ -47,4 +49,36 @@ func interfaceOf(addr netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// laterRegisterer holds collectors made before the metrics registry exists
+// (the media path opens first) and hands them over when it does.
+type laterRegisterer struct{ cs []prometheus.Collector }
+
+func (l *laterRegisterer) Register(c prometheus.Collector) error {
+	l.cs = append(l.cs, c)
+	return nil
+}
+
+func (l *laterRegisterer) MustRegister(cs ...prometheus.Collector) { l.cs = append(l.cs, cs...) }
+
+func (l *laterRegisterer) Unregister(c prometheus.Collector) bool {
+	for i, x := range l.cs {
+		if x == c {
+			l.cs = append(l.cs[:i], l.cs[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// handOver registers the held collectors on reg.
+func (l *laterRegisterer) handOver(reg prometheus.Registerer) error {
+	for _, c := range l.cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	l.cs = nil
+	return nil
 }

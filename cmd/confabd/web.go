@@ -182,6 +182,8 @@ type webDeps struct {
 	inUse      web.Settings
 	pinned     map[string]bool
 	setupToken string
+	// pathMetrics holds the packet path's collectors until the registry exists.
+	pathMetrics *laterRegisterer
 }
 
 func newWebFront(d webDeps) (*webFront, error) {
@@ -209,6 +211,11 @@ func newWebFront(d webDeps) (*webFront, error) {
 	httpapi.WithLoginGuard(guard)(d.api)
 
 	d.engine.SetTickObserver(reg.ObserveTick)
+	if d.pathMetrics != nil {
+		if err := d.pathMetrics.handOver(reg.Registerer()); err != nil {
+			return nil, fmt.Errorf("metrics of the media path: %w", err)
+		}
+	}
 	wf := &webFront{page: page, metrics: reg}
 	handler := page.Handler()
 	handler = withAppliance(d.api, handler) // the image's System API (appliance.go)
