@@ -79,6 +79,13 @@ func runSystem(log *slog.Logger, start time.Time) error {
 		stopped: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
+	// Made before anything runs that might use them; started below.
+	s.sup = supervise.New("confabd", s.confabdCommand, s.reaper, s.ring, supervise.WithLogger(log),
+		supervise.WithOutput(supervise.Lossy(os.Stdout, 256)))
+	s.health = supervise.NewHealth(health.All(
+		func(ctx context.Context) error { return health.SIPOptions(ctx, cfg.HealthSIP) },
+		func(ctx context.Context) error { return health.HTTP(ctx, cfg.HealthURL) },
+	), 2*time.Second, 2*time.Second, nil)
 	go s.reaper.Loop(context.Background(), 30*time.Second)
 
 	esp, err := waitPartition(boot.LabelESP, 5*time.Second)
@@ -116,8 +123,8 @@ func runSystem(log *slog.Logger, start time.Time) error {
 		_ = s.net.Run(ctx, func(st netconf.State) {
 			fmt.Printf("confab-init: network %s: %s %s %s\n", st.Interface, st.Source, st.Address, st.Error)
 			select {
-			case <-netUp: // a later change: confabd needs the new address
-				if st.Address.IsValid() {
+			case <-netUp: // a later change: a running confabd needs the new address
+				if st.Address.IsValid() && s.sup.Status().Starts > 0 {
 					s.sup.Restart()
 				}
 			default:
@@ -132,13 +139,7 @@ func runSystem(log *slog.Logger, start time.Time) error {
 	case <-time.After(time.Duration(netCfg.DHCPTimeout) + 5*time.Second):
 	}
 
-	s.sup = supervise.New("confabd", s.confabdCommand, s.reaper, s.ring, supervise.WithLogger(log),
-		supervise.WithOutput(supervise.Lossy(os.Stdout, 256)))
 	go func() { s.sup.Run(ctx); close(s.stopped) }()
-	s.health = supervise.NewHealth(health.All(
-		func(ctx context.Context) error { return health.SIPOptions(ctx, cfg.HealthSIP) },
-		func(ctx context.Context) error { return health.HTTP(ctx, cfg.HealthURL) },
-	), 2*time.Second, 2*time.Second, nil)
 	go s.health.Run(ctx)
 
 	pub, err := os.ReadFile(pubKey)
@@ -195,7 +196,7 @@ func (s *system) openWatchdog(ctx context.Context, start time.Time) {
 	s.setWatchdog(fmt.Sprintf("armed, %v", got))
 	fmt.Printf("confab-init: watchdog armed (%v), fed while confabd is healthy\n", got)
 	p := watchdog.Policy{Interval: got / 4, Grace: time.Duration(s.cfg.BootGrace), Start: start,
-		Healthy: func() bool { return s.health != nil && s.health.State(10*time.Second).Healthy }}
+		Healthy: func() bool { return s.health.State(10 * time.Second).Healthy }}
 	t := time.NewTicker(max(got/4, time.Second))
 	var lastSkip time.Time
 	go watchdog.Feed(ctx, dog, p, t.C, func(err error) {
