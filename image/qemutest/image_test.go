@@ -71,11 +71,12 @@ func moduleRoot(t *testing.T) string {
 	return dir
 }
 
-// images builds the image of version 1 and update bundles: version 2, and
-// version 3 whose confabd cannot start (a port range it refuses), which must
-// fail its trial boot.
+// images builds the image of version 1 and update bundles: version 2;
+// version 3, whose confabd cannot start (a port range it refuses), which
+// must fail its trial boot; and version 4, as broken, whose commit timeout
+// is so long that only the hardware watchdog can end its trial.
 type images struct {
-	disk, v2, v3bad string
+	disk, v2, v3bad, v4hang string
 }
 
 func buildImages(t *testing.T, root, work string) images {
@@ -108,6 +109,10 @@ func buildImages(t *testing.T, root, work string) images {
 	}
 	bad := system("3.0.0-bad", "-rtp-ports", "1-2")
 	bad.CommitTimeout = rootconf.Duration(45 * time.Second)
+	hang := system("4.0.0-hang", "-rtp-ports", "1-2")
+	hang.CommitTimeout = rootconf.Duration(30 * time.Minute)
+	hang.WatchdogTimeout = rootconf.Duration(10 * time.Second)
+	hang.BootGrace = rootconf.Duration(20 * time.Second)
 	out := filepath.Join(work, "out")
 	var im images
 	for _, b := range []struct {
@@ -119,6 +124,7 @@ func buildImages(t *testing.T, root, work string) images {
 		{"1.0.0-test", system("1.0.0-test"), true, &im.disk},
 		{"2.0.0-test", system("2.0.0-test"), false, &im.v2},
 		{"3.0.0-bad", bad, false, &im.v3bad},
+		{"4.0.0-hang", hang, false, &im.v4hang},
 	} {
 		res, err := build.Build(build.Config{Version: b.version, OutDir: out, CacheDir: filepath.Join(root, "image", ".cache"),
 			Init: initBin, Confabd: confabd, Key: key, PublicKey: pubPEM, System: b.sys, SkipImage: !b.image})
@@ -457,7 +463,7 @@ func TestImage(t *testing.T) {
 	}) {
 		return
 	}
-	t.Run("an update whose confabd fails its health check rolls back to the committed slot", func(t *testing.T) {
+	if !t.Run("an update whose confabd fails its health check rolls back to the committed slot", func(t *testing.T) {
 		b.upload(im.v3bad)
 		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 		defer cancel()
@@ -471,6 +477,32 @@ func TestImage(t *testing.T) {
 		}
 		if got := strings.Join(b.conferenceNumbers(), ","); !strings.Contains(got, "7001") {
 			t.Fatalf("conferences after the rollback: %s", got)
+		}
+	}) {
+		return
+	}
+	t.Run("when confabd stays unhealthy the watchdog is starved and resets the box", func(t *testing.T) {
+		b.upload(im.v4hang)
+		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+		defer cancel()
+		if _, _, err := vm.Expect(ctx, regexp.MustCompile(`slot a \(4\.0\.0-hang\) is on trial`)); err != nil {
+			t.Fatalf("%v\nconsole:\n%s", err, vm.Tail(40))
+		}
+		mark := vm.Mark()
+		if _, _, err := vm.Expect(ctx, regexp.MustCompile(`not healthy: watchdog not fed`)); err != nil {
+			t.Fatalf("%v\nconsole:\n%s", err, vm.Tail(40))
+		}
+		// The next boot starts without the init having asked for it: the
+		// i6300esb reset the machine.
+		if _, _, err := vm.Expect(ctx, regexp.MustCompile(`^confab-init \S+: booting slot b \(2\.0\.0-test\)`)); err != nil {
+			t.Fatalf("%v\nconsole:\n%s", err, vm.Tail(40))
+		}
+		if vm.Seen(mark, regexp.MustCompile(`4\.0\.0-hang\) failed its trial|stopping confabd and rebooting`)) {
+			t.Fatalf("the init rebooted the box itself; the watchdog was not what reset it\nconsole:\n%s", vm.Tail(60))
+		}
+		waitReady(t, vm, "2.0.0-test", "b")
+		if st := b.status(); st.Slot != "b" || st.RolledBack != "4.0.0-hang" {
+			t.Fatalf("status %+v", st)
 		}
 	})
 }
