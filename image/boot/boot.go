@@ -46,8 +46,8 @@ const (
 // SlotLabel is the partition name of a root slot.
 func SlotLabel(slot string) string { return "confab-" + slot }
 
-// Slots are the two root slots.
-var Slots = [2]string{"a", "b"}
+// Slots returns the two root slots.
+func Slots() [2]string { return [2]string{"a", "b"} }
 
 // Other returns the slot that is not s.
 func Other(s string) string {

@@ -43,17 +43,21 @@ var (
 	ErrNotStatic = errors.New("build: binary is not statically linked")
 	// ErrTooBig means a file system does not fit its partition.
 	ErrTooBig = errors.New("build: does not fit its partition")
+	// errNoModule means Binaries was not given the confab module's root.
+	errNoModule = errors.New("build: not inside the confab module")
 )
 
-// Modules are the kernel modules every slot's initramfs carries, with their
-// dependencies: disks (virtio, SATA, NVMe, eMMC), NICs common in small boxes,
-// the file systems, and watchdogs.
-var Modules = []string{
-	"virtio_pci", "virtio_blk", "virtio_net",
-	"ahci", "nvme", "sd_mod", "mmc_block", "sdhci_pci", "sdhci_acpi", "usb_storage", "xhci_pci",
-	"e1000", "e1000e", "igb", "igc", "ixgbe", "i40e", "r8169",
-	"crc32c_generic", "crc32c_intel", "ext4", "squashfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1",
-	"i6300esb", "iTCO_wdt", "sp5100_tco",
+// Modules returns the kernel modules every slot's initramfs carries, with
+// their dependencies: disks (virtio, SATA, NVMe, eMMC), NICs common in small
+// boxes, the file systems, and watchdogs.
+func Modules() []string {
+	return []string{
+		"virtio_pci", "virtio_blk", "virtio_net",
+		"ahci", "nvme", "sd_mod", "mmc_block", "sdhci_pci", "sdhci_acpi", "usb_storage", "xhci_pci",
+		"e1000", "e1000e", "igb", "igc", "ixgbe", "i40e", "r8169",
+		"crc32c_generic", "crc32c_intel", "ext4", "squashfs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1",
+		"i6300esb", "iTCO_wdt", "sp5100_tco",
+	}
 }
 
 // Config says what to build.

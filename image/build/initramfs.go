@@ -23,7 +23,7 @@ func writeInitramfs(dst, initBin string, k kernel) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	mods, err := ix.Resolve(Modules, builtin)
+	mods, err := ix.Resolve(Modules(), builtin)
 	if err != nil {
 		return 0, err
 	}

@@ -2,7 +2,6 @@ package build
 
 import (
 	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,11 +12,14 @@ import (
 )
 
 // hostLibDirs are where Debian's amd64 shared libraries live.
-var hostLibDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"}
+func hostLibDirs() []string {
+	return []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"}
+}
 
 // hostPrograms are taken from the build host's Debian, with their shared
-// libraries: the init formats the data partition with mke2fs on first boot.
-var hostPrograms = map[string]string{"/usr/sbin/mke2fs": "e2fsprogs"}
+// libraries (program path to its Debian package): the init formats the
+// data partition with mke2fs on first boot.
+func hostPrograms() map[string]string { return map[string]string{"/usr/sbin/mke2fs": "e2fsprogs"} }
 
 // buildRoot stages the root file system and packs it with mksquashfs.
 func buildRoot(dst, work string, cfg Config) error {
@@ -37,7 +39,7 @@ func buildRoot(dst, work string, cfg Config) error {
 	if err := copyFile(cfg.Confabd, filepath.Join(stage, "usr/bin/confabd"), 0o755); err != nil {
 		return err
 	}
-	for prog, pkg := range hostPrograms {
+	for prog, pkg := range hostPrograms() {
 		if err := copyWithLibs(prog, pkg, stage); err != nil {
 			return err
 		}
@@ -118,14 +120,14 @@ func copyWithLibs(prog, pkg, stage string) error {
 		}
 		for _, lib := range libs {
 			found := ""
-			for _, d := range hostLibDirs {
+			for _, d := range hostLibDirs() {
 				if _, err := os.Stat(filepath.Join(d, lib)); err == nil {
 					found = filepath.Join(d, lib)
 					break
 				}
 			}
 			if found == "" {
-				return fmt.Errorf("build: %s needs %s, which is not in %v", path, lib, hostLibDirs)
+				return fmt.Errorf("build: %s needs %s, which is not in %v", path, lib, hostLibDirs())
 			}
 			if err := walk(found); err != nil {
 				return err
@@ -154,5 +156,3 @@ func checkStatic(path string) error {
 	}
 	return nil
 }
-
-var errNoModule = errors.New("build: not inside the confab module")

@@ -50,7 +50,7 @@ const (
 )
 
 // FileNames lists the files every bundle carries, in order.
-var FileNames = []string{FileRoot, FileKernel, FileInitrd}
+func FileNames() []string { return []string{FileRoot, FileKernel, FileInitrd} }
 
 // Errors callers tell apart.
 var (
@@ -92,11 +92,11 @@ func (m Manifest) validate() error {
 	if m.Format != 1 {
 		return fmt.Errorf("%w: format %d", ErrFormat, m.Format)
 	}
-	if len(m.Files) != len(FileNames) {
-		return fmt.Errorf("%w: %d files, want %d", ErrFormat, len(m.Files), len(FileNames))
+	if len(m.Files) != len(FileNames()) {
+		return fmt.Errorf("%w: %d files, want %d", ErrFormat, len(m.Files), len(FileNames()))
 	}
 	for i, f := range m.Files {
-		if f.Name != FileNames[i] || f.Size < 0 || len(f.SHA256) != 64 {
+		if f.Name != FileNames()[i] || f.Size < 0 || len(f.SHA256) != 64 {
 			return fmt.Errorf("%w: file %d is %q", ErrFormat, i, f.Name)
 		}
 	}
@@ -111,7 +111,7 @@ func signed(head, manifest []byte) []byte {
 // signed with key.
 func Write(w io.Writer, version, options string, created time.Time, paths map[string]string, key ed25519.PrivateKey) error {
 	m := Manifest{Format: 1, Version: version, Created: created.UTC(), Options: options}
-	for _, name := range FileNames {
+	for _, name := range FileNames() {
 		f, err := os.Open(paths[name])
 		if err != nil {
 			return fmt.Errorf("bundle: %s: %w", name, err)
@@ -137,7 +137,7 @@ func Write(w io.Writer, version, options string, created time.Time, paths map[st
 			return fmt.Errorf("bundle: %w", err)
 		}
 	}
-	for _, name := range FileNames {
+	for _, name := range FileNames() {
 		f, err := os.Open(paths[name])
 		if err != nil {
 			return fmt.Errorf("bundle: %s: %w", name, err)

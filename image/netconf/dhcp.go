@@ -39,7 +39,8 @@ const (
 	optPad         = 0
 )
 
-var magicCookie = []byte{99, 130, 83, 99}
+// magicCookie opens a DHCP message's options (RFC 2131 §3).
+const magicCookie = "\x63\x82\x53\x63"
 
 // Errors callers tell apart.
 var (
@@ -115,7 +116,7 @@ func (m *message) marshal() []byte {
 
 func parseMessage(b []byte) (message, error) {
 	var m message
-	if len(b) < 240 || !bytes.Equal(b[236:240], magicCookie) {
+	if len(b) < 240 || string(b[236:240]) != magicCookie {
 		return m, ErrMalformed
 	}
 	if b[1] != 1 || b[2] != 6 {

@@ -27,7 +27,7 @@ func newBox(t *testing.T, pub ed25519.PublicKey) *box {
 	t.Helper()
 	dir := t.TempDir()
 	b := &box{esp: boot.ESP{Dir: filepath.Join(dir, "esp")}, devices: map[string]string{}}
-	for _, s := range boot.Slots {
+	for _, s := range boot.Slots() {
 		p := filepath.Join(dir, "slot-"+s)
 		if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
 			t.Fatal(err)
