@@ -203,3 +203,47 @@ func TestSfdiskReadsTable(t *testing.T) {
 		}
 	})
 }
+
+// FuzzRead reads arbitrary first and last sectors as a table: whatever was
+// on a disk before the image was flashed must be refused without a panic,
+// and a table that is read must be one Write accepts.
+func FuzzRead(f *testing.F) {
+	const sectors = 2*(2+entrySectors) + 1
+	f.Add(make([]byte, 3*SectorSize))
+	var buf sectorBuf
+	buf.b = make([]byte, sectors*SectorSize)
+	if err := Write(&buf, sectors, Table{Disk: DerivedGUID("x")}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.b[:(2+entrySectors)*SectorSize])
+	f.Fuzz(func(t *testing.T, head []byte) {
+		d := sectorBuf{b: make([]byte, sectors*SectorSize)}
+		copy(d.b, head)
+		tab, err := Read(&d, sectors)
+		if err != nil {
+			return
+		}
+		for _, p := range tab.Partitions {
+			if p.Type != (GUID{}) && len(p.Name) > 36*3 {
+				t.Fatalf("name of %d bytes", len(p.Name))
+			}
+		}
+	})
+}
+
+// sectorBuf is a disk in memory.
+type sectorBuf struct{ b []byte }
+
+func (s *sectorBuf) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(s.b)) {
+		return 0, errors.New("read past the end of the disk")
+	}
+	return copy(p, s.b[off:]), nil
+}
+
+func (s *sectorBuf) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(s.b)) {
+		return 0, errors.New("write past the end of the disk")
+	}
+	return copy(s.b[off:], p), nil
+}
