@@ -166,7 +166,7 @@ func (s *system) confabdCommand() supervise.Command {
 		args = append(args, "-public-ip", st.Address.Addr().String())
 	}
 	args = append(args, s.cfg.ConfabdArgs...)
-	env := append([]string{"PATH=/usr/bin:/usr/sbin", "HOME=" + dataDir, "CONFAB_FIRST_START_CONSOLE=1"}, s.cfg.ConfabdEnv...)
+	env := append([]string{"PATH=/usr/bin:/usr/sbin", "HOME=" + dataDir}, s.cfg.ConfabdEnv...)
 	return supervise.Command{Path: s.cfg.ConfabdPath, Args: args, Env: env, Dir: dataDir}
 }
 
