@@ -236,6 +236,11 @@ func (m *Media) sendLoop() {
 			continue
 		}
 		if behind := int64((now - due) / sub); behind > maxCatchUp*int64(m.slots) {
+			// Skipped sub-ticks sent nothing: no burst may be timed
+			// against them, nor against what the ring held before.
+			for i := int64(0); i < min(behind, sentRing); i++ {
+				m.sentAt[(j+i)%sentRing].Store(0)
+			}
 			m.skipped.Add(uint64(behind))
 			j += behind
 			due = time.Duration(j) * sub

@@ -24,6 +24,7 @@ type Result struct {
 	Conferences  int
 	Size         int
 	Codecs       string
+	DTX          bool    // callers leave out silent Opus frames
 	Talkers      float64 // share
 	Impairment   string
 	Window       time.Duration

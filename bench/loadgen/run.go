@@ -283,7 +283,8 @@ func (g *generator) addAnalysers() {
 func (g *generator) run(ctx context.Context) (*Result, error) {
 	s := g.s
 	res := &Result{Scenario: s.Name, Description: s.Description, Participants: s.Participants(), Conferences: s.Conferences,
-		Size: s.Size, Codecs: codecMix(s), Talkers: s.Talkers, Impairment: impairment(s), Window: s.Window, StartedAt: time.Now()}
+		Size: s.Size, Codecs: codecMix(s), DTX: s.DTX, Talkers: s.Talkers, Impairment: impairment(s), Window: s.Window,
+		StartedAt: time.Now()}
 	g.media.start()
 	defer func() {
 		g.media.close()
@@ -307,7 +308,7 @@ func (g *generator) run(ctx context.Context) (*Result, error) {
 	var churn sync.WaitGroup
 	if s.Churn > 0 {
 		churn.Add(1)
-		go func() { defer churn.Done(); g.churn(churnCtx) }()
+		go func() { defer churn.Done(); g.churn(churnCtx, ctx) }()
 	}
 	if err := sleep(ctx, s.Warmup); err != nil {
 		stopChurn()
@@ -515,9 +516,11 @@ func (g *generator) join(ctx context.Context, i int) error {
 	return nil
 }
 
-// churn replaces callers at the scenario's rate: a random seat that is not
-// analysed hangs up and calls again.
-func (g *generator) churn(ctx context.Context) {
+// churn replaces callers at the scenario's rate, until ctx ends: a random
+// seat that is not analysed hangs up and calls again. A replacement under
+// way when churn stops is completed under callCtx, so that stopping is not
+// counted as a failed call.
+func (g *generator) churn(ctx, callCtx context.Context) {
 	interval := time.Duration(float64(time.Second) / g.s.Churn)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -554,7 +557,7 @@ func (g *generator) churn(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			g.replace(ctx, i)
+			g.replace(callCtx, i)
 		}()
 	}
 }
@@ -665,9 +668,6 @@ func impairment(s scenario.Scenario) string {
 	}
 	if s.Churn > 0 {
 		parts = append(parts, fmt.Sprintf("churn %.0f/s", s.Churn))
-	}
-	if s.DTX {
-		parts = append(parts, "DTX")
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -138,7 +138,11 @@ func (r *Report) group(b *strings.Builder, g Group) {
 	}
 	if len(g.Runs) > 0 {
 		run := g.Runs[0]
-		w("Codecs %s, %.0f %% talkers, impairment: %s; %v measured after the calls were up.", run.Codecs, 100*run.Talkers,
+		dtx := ""
+		if run.DTX {
+			dtx = " with DTX"
+		}
+		w("Codecs %s%s, %.0f %% talkers, impairment: %s; %v measured after the calls were up.", run.Codecs, dtx, 100*run.Talkers,
 			run.Impairment, run.Window)
 	}
 	w("\n\n")
