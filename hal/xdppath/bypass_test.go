@@ -60,6 +60,8 @@ func TestTwoPartyBypass(t *testing.T) {
 			t.Fatal("no bypass after 3 s")
 		}
 	})
+	// Let what was in flight to the MCU when the bypass started arrive first.
+	time.Sleep(500 * time.Millisecond)
 	pa.Reset()
 	pb.Reset()
 	t.Run("in bypass the path forwards and the MCU receives no media", func(t *testing.T) {
