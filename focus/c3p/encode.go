@@ -15,14 +15,14 @@ const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 // default namespace of the element that carries it.
 func (r *Request) Encode() []byte {
 	root := el("request").
-		attr("xmlns", Namespace).
-		attr("xmlns:mscp", ExtNamespace).
-		attr("C3PVersion", r.Version).
-		attr("requestId", r.ID).
-		attr("from", r.From).
-		attr("to", r.To)
+		Attr("xmlns", Namespace).
+		Attr("xmlns:mscp", ExtNamespace).
+		Attr("C3PVersion", r.Version).
+		Attr("requestId", r.ID).
+		Attr("from", r.From).
+		Attr("to", r.To)
 	if r.Command != nil {
-		root.add(commandNode(r.Command))
+		root.Add(commandNode(r.Command))
 	}
 	return render(root)
 }
@@ -30,26 +30,26 @@ func (r *Request) Encode() []byte {
 // Encode writes the response as an application/cccp+xml body.
 func (res *Response) Encode() []byte {
 	root := el("response").
-		attr("xmlns", Namespace).
-		attr("xmlns:mscp", ExtNamespace).
-		attr("C3PVersion", res.Version).
-		attr("requestId", res.ID).
-		attr("from", res.From).
-		attr("to", res.To).
-		attr("code", string(res.Code)).
-		attr("reason", res.Reason)
+		Attr("xmlns", Namespace).
+		Attr("xmlns:mscp", ExtNamespace).
+		Attr("C3PVersion", res.Version).
+		Attr("requestId", res.ID).
+		Attr("from", res.From).
+		Attr("to", res.To).
+		Attr("code", string(res.Code)).
+		Attr("reason", res.Reason)
 	cmd := el(res.Command)
 	if res.Keys != nil {
-		cmd.add(keysNode(keysElement(res.Command), *res.Keys))
+		cmd.Add(keysNode(keysElement(res.Command), *res.Keys))
 	}
 	switch {
 	case res.Info != nil:
-		cmd.add(infoNode(res.Info))
+		cmd.Add(infoNode(res.Info))
 	case res.ConferenceEntity != "":
-		cmd.add(infoNode(&confinfo.Document{Entity: res.ConferenceEntity}))
+		cmd.Add(infoNode(&confinfo.Document{Entity: res.ConferenceEntity}))
 	}
 	if res.User != nil {
-		cmd.add(userNode(res.User))
+		cmd.Add(userNode(res.User))
 	}
 	types := res.MCUTypes
 	if res.Capabilities != nil && len(types) == 0 {
@@ -58,34 +58,34 @@ func (res *Response) Encode() []byte {
 	if len(types) > 0 {
 		n := el("mcu-types")
 		for _, t := range types {
-			n.add(leaf("mcuType", t))
+			n.Add(leaf("mcuType", t))
 		}
-		cmd.add(n)
+		cmd.Add(n)
 	}
 	if c := res.Capabilities; c != nil {
 		if len(c.AdmissionPolicies) > 0 {
 			n := el("admission-policies")
 			for _, p := range c.AdmissionPolicies {
-				n.add(leaf("policy", p))
+				n.Add(leaf("policy", p))
 			}
-			cmd.add(n)
+			cmd.Add(n)
 		}
 		if c.MaxUserCount > 0 {
-			cmd.add(leaf("maximum-user-count", strconv.FormatUint(uint64(c.MaxUserCount), 10)))
+			cmd.Add(leaf("maximum-user-count", strconv.FormatUint(uint64(c.MaxUserCount), 10)))
 		}
 	}
 	if k := res.Key; k != nil {
-		cmd.add(el("encryption-key").attr("xmlns", confinfo.MSNamespace).add(
+		cmd.Add(el("encryption-key").Attr("xmlns", confinfo.MSNamespace).Add(
 			leaf("key-id", k.ID),
 			leaf("key", base64.StdEncoding.EncodeToString(k.Key))))
 	}
-	return render(root.add(cmd))
+	return render(root.Add(cmd))
 }
 
 func render(root *node) []byte {
 	var b bytes.Buffer
 	b.WriteString(xmlHeader)
-	root.write(&b, "", 0)
+	root.Write(&b, "", 0)
 	return b.Bytes()
 }
 
@@ -104,34 +104,34 @@ func commandNode(c Command) *node {
 	n := el(c.Name())
 	switch c := c.(type) {
 	case AddConference:
-		n.add(infoNode(c.Info))
+		n.Add(infoNode(c.Info))
 	case ModifyConference:
-		n.add(keysNode("conferenceKeys", c.Keys), infoNode(c.Info))
+		n.Add(keysNode("conferenceKeys", c.Keys), infoNode(c.Info))
 	case DeleteConference:
-		n.add(keysNode("conferenceKeys", c.Keys))
+		n.Add(keysNode("conferenceKeys", c.Keys))
 	case GetConference:
-		n.add(keysNode("conferenceKeys", c.Keys))
+		n.Add(keysNode("conferenceKeys", c.Keys))
 	case GetEncryptionKey:
-		n.add(keysNode("conferenceKeys", c.Keys))
+		n.Add(keysNode("conferenceKeys", c.Keys))
 	case AddUser:
-		n.add(keysNode("conferenceKeys", c.Keys), userNode(&c.User))
+		n.Add(keysNode("conferenceKeys", c.Keys), userNode(&c.User))
 	case DeleteUser:
-		n.add(keysNode("userKeys", c.Keys))
+		n.Add(keysNode("userKeys", c.Keys))
 	case ModifyUserRoles:
-		roles := el("user-roles").attr("xmlns", confinfo.Namespace)
+		roles := el("user-roles").Attr("xmlns", confinfo.Namespace)
 		for _, r := range c.Roles {
-			roles.add(leaf("entry", r))
+			roles.Add(leaf("entry", r))
 		}
-		n.add(keysNode("userKeys", c.Keys), roles)
+		n.Add(keysNode("userKeys", c.Keys), roles)
 	case ModifyEndpointMedia:
 		if c.MCUURI != "" {
-			n.attr("mscp:mcuUri", c.MCUURI)
+			n.Attr("mscp:mcuUri", c.MCUURI)
 		}
-		n.add(keysNode("mediaKeys", c.Keys), mediaNode(c.Media))
+		n.Add(keysNode("mediaKeys", c.Keys), mediaNode(c.Media))
 	case ModifyConferenceLock:
-		n.add(keysNode("conferenceKeys", c.Keys), leaf("locked", strconv.FormatBool(c.Locked)))
+		n.Add(keysNode("conferenceKeys", c.Keys), leaf("locked", strconv.FormatBool(c.Locked)))
 	case SetLobbyAccess:
-		n.add(keysNode("userKeys", c.Keys), leaf("access", c.Access))
+		n.Add(keysNode("userKeys", c.Keys), leaf("access", c.Access))
 	}
 	return n
 }
@@ -139,34 +139,34 @@ func commandNode(c Command) *node {
 func keysNode(name string, k Keys) *node {
 	n := el(name)
 	if k.ConferenceID != "" {
-		n.attr("xmlns:msci", confinfo.MSNamespace)
+		n.Attr("xmlns:msci", confinfo.MSNamespace)
 	}
-	return n.attr("confEntity", k.ConfEntity).
-		attr("msci:conference-id", k.ConferenceID).
-		attr("userEntity", k.UserEntity).
-		attr("endpointEntity", k.EndpointEntity).
-		attr("mediaId", k.MediaID)
+	return n.Attr("confEntity", k.ConfEntity).
+		Attr("msci:conference-id", k.ConferenceID).
+		Attr("userEntity", k.UserEntity).
+		Attr("endpointEntity", k.EndpointEntity).
+		Attr("mediaId", k.MediaID)
 }
 
 func infoNode(d *confinfo.Document) *node {
 	if d == nil {
 		return nil
 	}
-	return &node{fragment: d.Fragment}
+	return &node{Fragment: d.Fragment}
 }
 
 func userNode(u *confinfo.User) *node {
-	n := el("user").attr("xmlns", confinfo.Namespace).attr("entity", u.Entity)
-	n.add(leaf("display-text", u.DisplayText))
+	n := el("user").Attr("xmlns", confinfo.Namespace).Attr("entity", u.Entity)
+	n.Add(leaf("display-text", u.DisplayText))
 	if len(u.Roles) > 0 {
 		roles := el("roles")
 		for _, r := range u.Roles {
-			roles.add(leaf("entry", r))
+			roles.Add(leaf("entry", r))
 		}
-		n.add(roles)
+		n.Add(roles)
 	}
 	for _, e := range u.Endpoints {
-		n.add(el("endpoint").attr("entity", e.Entity).add(
+		n.Add(el("endpoint").Attr("entity", e.Entity).Add(
 			leaf("display-text", e.DisplayText),
 			leaf("status", e.Status),
 			leaf("joining-method", e.JoiningMethod)))
@@ -175,11 +175,11 @@ func userNode(u *confinfo.User) *node {
 }
 
 func mediaNode(m confinfo.Media) *node {
-	n := el("media").attr("xmlns", confinfo.Namespace)
+	n := el("media").Attr("xmlns", confinfo.Namespace)
 	if m.IngressFilter != "" || m.EgressFilter != "" {
-		n.attr("xmlns:msci", confinfo.MSNamespace)
+		n.Attr("xmlns:msci", confinfo.MSNamespace)
 	}
-	return n.attr("id", m.ID).add(
+	return n.Attr("id", m.ID).Add(
 		leaf("type", m.Type),
 		leaf("label", m.Label),
 		leaf("status", m.Status),

@@ -14,7 +14,7 @@ const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 func (d *Document) Marshal() []byte {
 	var b bytes.Buffer
 	b.WriteString(xmlHeader)
-	d.root().write(&b, "", 0)
+	d.root().Write(&b, "", 0)
 	return b.Bytes()
 }
 
@@ -23,22 +23,22 @@ func (d *Document) Marshal() []byte {
 // with prefix, nested depth levels deep.
 func (d *Document) Fragment(prefix string, depth int) []byte {
 	var b bytes.Buffer
-	d.root().write(&b, prefix, depth)
+	d.root().Write(&b, prefix, depth)
 	return b.Bytes()
 }
 
 func (d *Document) root() *node {
-	n := el("conference-info").attr("xmlns", Namespace)
+	n := el("conference-info").Attr("xmlns", Namespace)
 	if d.usesMS() {
-		n.attr("xmlns:msci", MSNamespace)
+		n.Attr("xmlns:msci", MSNamespace)
 	}
 	// RFC 4575 §5.1: entity is required; C3P's addConference leaves it empty.
-	n.attrs = append(n.attrs, [2]string{"entity", d.Entity})
-	n.attr("state", string(d.State))
+	n.Attrs = append(n.Attrs, [2]string{"entity", d.Entity})
+	n.Attr("state", string(d.State))
 	if d.Version > 0 {
-		n.attr("version", strconv.FormatUint(uint64(d.Version), 10))
+		n.Attr("version", strconv.FormatUint(uint64(d.Version), 10))
 	}
-	n.add(d.Description.node(), d.ConfState.node(), d.Users.node())
+	n.Add(d.Description.node(), d.ConfState.node(), d.Users.node())
 	return n
 }
 
@@ -65,7 +65,7 @@ func (ds *Description) node() *node {
 	if ds == nil {
 		return nil
 	}
-	n := el("conference-description").add(
+	n := el("conference-description").Add(
 		leaf("display-text", ds.DisplayText),
 		leaf("subject", ds.Subject),
 		leaf("free-text", ds.FreeText),
@@ -73,21 +73,21 @@ func (ds *Description) node() *node {
 		uris("service-uris", ds.ServiceURIs),
 	)
 	if ds.MaxUserCount != nil {
-		n.add(leaf("maximum-user-count", strconv.FormatUint(uint64(*ds.MaxUserCount), 10)))
+		n.Add(leaf("maximum-user-count", strconv.FormatUint(uint64(*ds.MaxUserCount), 10)))
 	}
 	if len(ds.AvailableMedia) > 0 {
 		am := el("available-media")
 		for _, m := range ds.AvailableMedia {
-			am.add(el("entry").attr("label", m.Label).add(
+			am.Add(el("entry").Attr("label", m.Label).Add(
 				leaf("display-text", m.DisplayText),
 				leaf("type", m.Type),
 				leaf("status", m.Status)))
 		}
-		n.add(am)
+		n.Add(am)
 	}
-	n.add(leaf("msci:conference-id", ds.ConferenceID), leaf("msci:admission-policy", ds.AdmissionPolicy))
+	n.Add(leaf("msci:conference-id", ds.ConferenceID), leaf("msci:admission-policy", ds.AdmissionPolicy))
 	if ds.ExpiryTime != nil {
-		n.add(leaf("msci:expiry-time", formatTime(*ds.ExpiryTime)))
+		n.Add(leaf("msci:expiry-time", formatTime(*ds.ExpiryTime)))
 	}
 	return n
 }
@@ -98,7 +98,7 @@ func uris(name string, list []URI) *node {
 	}
 	n := el(name)
 	for _, u := range list {
-		n.add(el("entry", leaf("uri", u.URI)).add(leaf("display-text", u.DisplayText), leaf("purpose", u.Purpose)))
+		n.Add(el("entry", leaf("uri", u.URI)).Add(leaf("display-text", u.DisplayText), leaf("purpose", u.Purpose)))
 	}
 	return n
 }
@@ -109,13 +109,13 @@ func (s *ConferenceState) node() *node {
 	}
 	n := el("conference-state")
 	if s.UserCount != nil {
-		n.add(leaf("user-count", strconv.FormatUint(uint64(*s.UserCount), 10)))
+		n.Add(leaf("user-count", strconv.FormatUint(uint64(*s.UserCount), 10)))
 	}
 	if s.Active != nil {
-		n.add(leaf("active", strconv.FormatBool(*s.Active)))
+		n.Add(leaf("active", strconv.FormatBool(*s.Active)))
 	}
 	if s.Locked != nil {
-		n.add(leaf("locked", strconv.FormatBool(*s.Locked)))
+		n.Add(leaf("locked", strconv.FormatBool(*s.Locked)))
 	}
 	return n
 }
@@ -124,42 +124,42 @@ func (us *Users) node() *node {
 	if us == nil {
 		return nil
 	}
-	n := el("users").attr("state", string(us.State))
+	n := el("users").Attr("state", string(us.State))
 	for i := range us.Users {
-		n.add(us.Users[i].node())
+		n.Add(us.Users[i].node())
 	}
 	return n
 }
 
 func (u *User) node() *node {
-	n := el("user").attr("entity", u.Entity).attr("state", string(u.State))
-	n.add(leaf("display-text", u.DisplayText))
+	n := el("user").Attr("entity", u.Entity).Attr("state", string(u.State))
+	n.Add(leaf("display-text", u.DisplayText))
 	if len(u.Roles) > 0 {
 		r := el("roles")
 		for _, role := range u.Roles {
-			r.add(leaf("entry", role))
+			r.Add(leaf("entry", role))
 		}
-		n.add(r)
+		n.Add(r)
 	}
 	for i := range u.Endpoints {
-		n.add(u.Endpoints[i].node())
+		n.Add(u.Endpoints[i].node())
 	}
 	return n
 }
 
 func (e *Endpoint) node() *node {
-	n := el("endpoint").attr("entity", e.Entity).attr("state", string(e.State))
-	n.add(leaf("display-text", e.DisplayText),
+	n := el("endpoint").Attr("entity", e.Entity).Attr("state", string(e.State))
+	n.Add(leaf("display-text", e.DisplayText),
 		leaf("status", e.Status),
 		leaf("joining-method", e.JoiningMethod),
 		e.JoiningInfo.node("joining-info"),
 		leaf("disconnection-method", e.DisconnectionMethod),
 		e.DisconnectionInfo.node("disconnection-info"))
 	for i := range e.Media {
-		n.add(e.Media[i].node())
+		n.Add(e.Media[i].node())
 	}
 	if c := e.CallInfo; c != nil {
-		n.add(el("call-info", el("sip").add(
+		n.Add(el("call-info", el("sip").Add(
 			leaf("display-text", c.DisplayText),
 			leaf("call-id", c.CallID),
 			leaf("from-tag", c.FromTag),
@@ -174,13 +174,13 @@ func (x *ExecInfo) node(name string) *node {
 	}
 	n := el(name)
 	if !x.When.IsZero() {
-		n.add(leaf("when", formatTime(x.When)))
+		n.Add(leaf("when", formatTime(x.When)))
 	}
-	return n.add(leaf("reason", x.Reason), leaf("by", x.By))
+	return n.Add(leaf("reason", x.Reason), leaf("by", x.By))
 }
 
 func (m *Media) node() *node {
-	return el("media").attr("id", m.ID).attr("state", string(m.State)).add(
+	return el("media").Attr("id", m.ID).Attr("state", string(m.State)).Add(
 		leaf("display-text", m.DisplayText),
 		leaf("type", m.Type),
 		leaf("label", m.Label),
