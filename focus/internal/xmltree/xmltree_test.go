@@ -8,7 +8,9 @@ import (
 func TestWrite(t *testing.T) {
 	doc := El("a", Leaf("b", "x<y & \"z\""), Leaf("empty", ""), nil,
 		El("c").Attr("k", `v"&<`).Attr("skipped", ""),
-		&Node{Fragment: func(prefix string, depth int) []byte { return []byte(prefix + "<frag depth=\"" + string(rune('0'+depth)) + "\"/>\n") }},
+		&Node{Fragment: func(prefix string, depth int) []byte {
+			return []byte(prefix + "<frag depth=\"" + string(rune('0'+depth)) + "\"/>\n")
+		}},
 	).Attr("xmlns", "urn:x")
 	var b bytes.Buffer
 	doc.Write(&b, "> ", 0)
