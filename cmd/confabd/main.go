@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -103,8 +104,15 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log), httpapi.WithDirectory(db, cfg.Domain),
 		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
 		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
+	var engineRunning atomic.Bool
+	engineRunning.Store(true)
+	hc := newHealthChecker(
+		healthCheck{"mixer", (&mixerCheck{stats: engine.Stats, running: engineRunning.Load, stall: 3 * time.Second, now: time.Now}).run},
+		healthCheck{"sip", sipCheck(cfg.SIP)},
+		healthCheck{"database", (&dbCheck{db: db, now: time.Now}).run},
+	)
 	wf, err := newWebFront(webDeps{cfg: cfg, db: db, factory: factory, engine: engine, front: front, api: api, log: log,
-		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics})
+		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics, health: hc})
 	if err != nil {
 		return err
 	}
@@ -112,7 +120,11 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 4)
-	go func() { errc <- wrap("mixer", engine.Run(runCtx)) }()
+	go func() {
+		err := engine.Run(runCtx)
+		engineRunning.Store(false)
+		errc <- wrap("mixer", err)
+	}()
 	go func() {
 		for ev := range engine.Events() {
 			factory.HandleMCUEvent(ev)

@@ -184,6 +184,8 @@ type webDeps struct {
 	setupToken string
 	// pathMetrics holds the packet path's collectors until the registry exists.
 	pathMetrics *laterRegisterer
+	// health answers /healthz, without a login.
+	health http.Handler
 }
 
 func newWebFront(d webDeps) (*webFront, error) {
@@ -219,6 +221,12 @@ func newWebFront(d webDeps) (*webFront, error) {
 	wf := &webFront{page: page, metrics: reg}
 	handler := page.Handler()
 	handler = withAppliance(d.api, handler) // the image's System API (appliance.go)
+	if d.health != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", d.health)
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	ln, err := net.Listen("tcp", d.cfg.HTTP)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
