@@ -102,12 +102,19 @@ const (
 // line to a 115200 baud console costs boot time.
 const KernelCmdline = "console=tty0 console=ttyS0,115200 quiet panic=10"
 
+// Arch is the machine the image is for: Debian's amd64 kernel and
+// binaries built with GOARCH=amd64.
+const Arch = "amd64"
+
 // Result says what was built.
 type Result struct {
 	Image, Compressed, Bundle string
 	Kernel, Initrd, Root      string
 	KernelRelease             string
 	ModulesLoaded             int
+	// RootSize is the squashfs root's size in bytes (the files above are
+	// removed when Build returns, but for the image, its copy and the bundle).
+	RootSize int64
 }
 
 // Build builds the image (unless SkipImage) and the bundle.
@@ -121,7 +128,7 @@ func Build(cfg Config) (Result, error) {
 	if !boot.ValidVersion(cfg.Version) {
 		return Result{}, fmt.Errorf("build: version %q: use letters, digits and . + ~ _ -", cfg.Version)
 	}
-	cfg.System.Version = cfg.Version
+	cfg.System.Version, cfg.System.Arch, cfg.System.Created = cfg.Version, Arch, cfg.Created.UTC()
 	if err := cfg.System.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -161,6 +168,8 @@ func Build(cfg Config) (Result, error) {
 		return res, err
 	} else if st.Size() > SlotSize {
 		return res, fmt.Errorf("%w: the root is %d MiB, a slot %d MiB", ErrTooBig, st.Size()>>20, SlotSize>>20)
+	} else {
+		res.RootSize = st.Size()
 	}
 	options := KernelCmdline
 	if cfg.KernelOptions != "" {
@@ -197,7 +206,7 @@ func writeBundle(res Result, cfg Config, options string) error {
 		return err
 	}
 	paths := map[string]string{bundle.FileRoot: res.Root, bundle.FileKernel: res.Kernel, bundle.FileInitrd: res.Initrd}
-	if err := bundle.Write(f, cfg.Version, options, cfg.Created, paths, cfg.Key); err != nil {
+	if err := bundle.Write(f, bundle.Manifest{Version: cfg.Version, Arch: Arch, Options: options, Created: cfg.Created}, paths, cfg.Key); err != nil {
 		f.Close()
 		return err
 	}

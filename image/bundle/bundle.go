@@ -64,8 +64,11 @@ var (
 
 // Manifest describes a bundle.
 type Manifest struct {
-	Format  int       `json:"format"`
-	Version string    `json:"version"`
+	Format  int    `json:"format"`
+	Version string `json:"version"`
+	// Arch is the machine the bundle's binaries run on (GOARCH: "amd64");
+	// a box refuses a bundle for another.
+	Arch    string    `json:"arch"`
 	Created time.Time `json:"created"`
 	// Options are kernel command line options for the new boot entry.
 	Options string `json:"options,omitempty"`
@@ -92,6 +95,9 @@ func (m Manifest) validate() error {
 	if m.Format != 1 {
 		return fmt.Errorf("%w: format %d", ErrFormat, m.Format)
 	}
+	if m.Arch == "" {
+		return fmt.Errorf("%w: no architecture", ErrFormat)
+	}
 	if len(m.Files) != len(FileNames()) {
 		return fmt.Errorf("%w: %d files, want %d", ErrFormat, len(m.Files), len(FileNames()))
 	}
@@ -108,9 +114,13 @@ func signed(head, manifest []byte) []byte {
 }
 
 // Write writes a bundle of the files at paths (keyed by FileNames) to w,
-// signed with key.
-func Write(w io.Writer, version, options string, created time.Time, paths map[string]string, key ed25519.PrivateKey) error {
-	m := Manifest{Format: 1, Version: version, Created: created.UTC(), Options: options}
+// signed with key. It takes the version, architecture, creation time and
+// options from m and fills in the rest.
+func Write(w io.Writer, m Manifest, paths map[string]string, key ed25519.PrivateKey) error {
+	m.Format, m.Created, m.Files = 1, m.Created.UTC(), nil
+	if m.Arch == "" {
+		return errors.New("bundle: no architecture")
+	}
 	for _, name := range FileNames() {
 		f, err := os.Open(paths[name])
 		if err != nil {

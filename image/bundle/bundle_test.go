@@ -27,7 +27,7 @@ func files(t testing.TB) map[string]string {
 
 func build(t testing.TB, key ed25519.PrivateKey) []byte {
 	var buf bytes.Buffer
-	if err := Write(&buf, "2.0.1", "quiet", time.Unix(1700000000, 0), files(t), key); err != nil {
+	if err := Write(&buf, Manifest{Version: "2.0.1", Arch: "amd64", Options: "quiet", Created: time.Unix(1700000000, 0)}, files(t), key); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -77,7 +77,7 @@ func TestBundle(t *testing.T) {
 				t.Fatalf("%s: %d bytes, want %d", name, len(got[name]), len(w))
 			}
 		}
-		if m.Version != "2.0.1" || m.Options != "quiet" || m.Size(0) > int64(len(good)) {
+		if m.Version != "2.0.1" || m.Arch != "amd64" || m.Options != "quiet" || m.Size(0) > int64(len(good)) {
 			t.Fatalf("manifest %+v", m)
 		}
 	})
@@ -101,6 +101,13 @@ func TestBundle(t *testing.T) {
 				t.Fatalf("error = %v, want %v", err, tt.err)
 			}
 		})
+	}
+}
+
+func TestABundleNamesItsArchitecture(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	if err := Write(io.Discard, Manifest{Version: "2.0.1"}, files(t), key); err == nil {
+		t.Fatal("a bundle without an architecture was written")
 	}
 }
 

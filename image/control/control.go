@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"confab/image/bundle"
@@ -43,8 +44,11 @@ const maxBundle = 256 << 20
 // Status is the box's state.
 type Status struct {
 	Version string `json:"version"`
-	Slot    string `json:"slot"`
-	Entry   string `json:"entry"`
+	// Arch and Built are the running system's (rootconf.Config).
+	Arch  string    `json:"arch,omitempty"`
+	Built time.Time `json:"built,omitzero"`
+	Slot  string    `json:"slot"`
+	Entry string    `json:"entry"`
 	// Committed is false while a freshly updated slot is on trial.
 	Committed      bool                  `json:"committed"`
 	CommitDeadline time.Time             `json:"commit_deadline,omitzero"`
@@ -62,7 +66,7 @@ type Status struct {
 type Box interface {
 	Status() Status
 	Log() []byte
-	Install(ctx context.Context, r io.Reader) (update.Installed, error)
+	Install(ctx context.Context, r io.Reader, p update.Policy) (update.Installed, error)
 	Progress() update.Progress
 	Reboot() error
 	Network() (netconf.Config, netconf.State, error)
@@ -85,7 +89,8 @@ func Handler(box Box, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /update", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, box.Progress()) })
 	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
 		body := http.MaxBytesReader(w, r.Body, maxBundle)
-		res, err := box.Install(r.Context(), body)
+		p := update.Policy{AllowOlder: r.URL.Query().Get("allow_older") == "1"}
+		res, err := box.Install(r.Context(), body, p)
 		if err != nil {
 			status, msg := updateError(err)
 			log.Warn("update refused", "err", err)
@@ -136,6 +141,9 @@ func Handler(box Box, log *slog.Logger) http.Handler {
 	return mux
 }
 
+// ErrOnTrial refuses an update while the running slot is itself on trial.
+var ErrOnTrial = errors.New("control: the running system is on trial")
+
 // updateError maps an install error to a status and a message for the
 // admin.
 func updateError(err error) (int, string) {
@@ -151,10 +159,26 @@ func updateError(err error) (int, string) {
 		return http.StatusUnprocessableEntity, "this file is not a Confab update bundle; nothing was changed"
 	case errors.Is(err, bundle.ErrCorrupt):
 		return http.StatusUnprocessableEntity, "the update is damaged (it does not match its signature); download it again. The running system was not changed"
+	case errors.Is(err, update.ErrArch):
+		return http.StatusUnprocessableEntity, detail(err, update.ErrArch) + "; nothing was changed"
+	case errors.Is(err, update.ErrOlder):
+		return http.StatusUnprocessableEntity, detail(err, update.ErrOlder) +
+			". To go back to it deliberately, tick \"Allow an older version\" and upload it again; nothing was changed"
+	case errors.Is(err, ErrOnTrial):
+		return http.StatusConflict, "the running version is still on trial; wait until it is committed (or rolled back) before the next update"
 	case errors.Is(err, update.ErrTooBig):
 		return http.StatusUnprocessableEntity, "the update does not fit this box's system partition"
 	}
 	return http.StatusInternalServerError, "the update could not be installed: " + err.Error()
+}
+
+// detail is err's message after sentinel's: the part that names versions.
+func detail(err, sentinel error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
+		msg = msg[i+len(sentinel.Error())+2:]
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,11 +22,13 @@ type fakeBox struct {
 	rebooted   bool
 	restarted  bool
 	network    netconf.Config
+	policy     update.Policy
 }
 
 func (f *fakeBox) Status() Status { return Status{Version: "1.0", Slot: "a", Committed: true} }
 func (f *fakeBox) Log() []byte    { return []byte("confabd ready\n") }
-func (f *fakeBox) Install(_ context.Context, r io.Reader) (update.Installed, error) {
+func (f *fakeBox) Install(_ context.Context, r io.Reader, p update.Policy) (update.Installed, error) {
+	f.policy = p
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return update.Installed{}, err
@@ -82,6 +84,10 @@ func TestHandler(t *testing.T) {
 		{"an unsigned bundle", bundle.ErrSignature, 422, "not signed"},
 		{"a damaged bundle", fmt.Errorf("x: %w", bundle.ErrCorrupt), 422, "damaged"},
 		{"a second upload", update.ErrBusy, 409, "another update"},
+		{"a bundle for another machine", fmt.Errorf("%w: version 2 is for arm64 machines and this box is amd64", update.ErrArch), 422,
+			"Version 2 is for arm64 machines and this box is amd64; nothing was changed"},
+		{"an older version", fmt.Errorf("%w: version 0.9 was built 2026-01-01 10:00, before", update.ErrOlder), 422, "Allow an older version"},
+		{"an update during a trial", ErrOnTrial, 409, "still on trial"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name+" is refused with a message", func(t *testing.T) {
@@ -93,6 +99,14 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an older version is allowed only when asked for", func(t *testing.T) {
+		if do(t, h, "POST", "/update", "x"); box.policy.AllowOlder {
+			t.Fatal("a plain upload allowed an older version")
+		}
+		if do(t, h, "POST", "/update?allow_older=1", "x"); !box.policy.AllowOlder {
+			t.Fatal("allow_older=1 did not reach the box")
+		}
+	})
 	t.Run("valid network settings are saved", func(t *testing.T) {
 		code, body := do(t, h, "PUT", "/network", `{"dhcp":true,"static":{"address":"192.168.1.9/24"}}`)
 		if code != 200 || box.network.Static == nil || box.network.Static.Address.String() != "192.168.1.9/24" {

@@ -135,8 +135,8 @@ func buildImages(t *testing.T, root, work string) images {
 			*b.dst = res.Image
 			raw, _ := os.Stat(res.Image)
 			gz, _ := os.Stat(res.Compressed)
-			t.Logf("image %s: %.1f MB raw, %.1f MB compressed; kernel %s with %d modules", b.version,
-				float64(raw.Size())/1e6, float64(gz.Size())/1e6, res.KernelRelease, res.ModulesLoaded)
+			t.Logf("image %s: %.1f MB raw, %.1f MB compressed, squashfs root %.1f MB; kernel %s with %d modules", b.version,
+				float64(raw.Size())/1e6, float64(gz.Size())/1e6, float64(res.RootSize)/1e6, res.KernelRelease, res.ModulesLoaded)
 			if raw.Size() >= 200e6 {
 				t.Errorf("the image is %.1f MB, over the 200 MB target", float64(raw.Size())/1e6)
 			}

@@ -50,6 +50,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Config is the system configuration of one root.
 type Config struct {
 	Version string `json:"version"`
+	// Arch and Created are the build's, as in its update bundle's manifest:
+	// the box refuses updates for another architecture and, unless the
+	// admin asks for it, updates built before the running system.
+	Arch    string    `json:"arch,omitempty"`
+	Created time.Time `json:"created,omitzero"`
 	// Confabd is the daemon's binary and its arguments; the init adds
 	// -data and -public-ip.
 	ConfabdPath string   `json:"confabd_path"`

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -36,7 +37,21 @@ var (
 	ErrBusy = errors.New("update: an update is already being installed")
 	// ErrTooBig means the root file system does not fit the slot.
 	ErrTooBig = errors.New("update: the new root file system does not fit the slot")
+	// ErrArch means the bundle is for another kind of machine.
+	ErrArch = errors.New("update: the bundle is for another architecture")
+	// ErrOlder means the bundle was built before the running system and
+	// the admin did not ask for an older version (Policy.AllowOlder).
+	ErrOlder = errors.New("update: the bundle is older than the running system")
 )
+
+// Policy is what the admin allows for one install. The box always refuses
+// a bundle for another architecture; one built before the running system
+// (by the signed manifest's creation time) only with AllowOlder, so that
+// going back to an old version is a deliberate act, never an accident of
+// picking the wrong file.
+type Policy struct {
+	AllowOlder bool
+}
 
 // Progress is what the System page's progress bar shows.
 type Progress struct {
@@ -61,6 +76,8 @@ type Installer struct {
 	current string // the slot the box booted from
 	device  func(slot string) (string, error)
 	key     ed25519.PublicKey
+	arch    string    // the box's architecture
+	built   time.Time // when the running system was built; zero: unknown
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -75,10 +92,18 @@ type Option func(*Installer)
 // WithLogger sets the logger (component=update).
 func WithLogger(l *slog.Logger) Option { return func(in *Installer) { in.log = l } }
 
+// WithRunning says what the box runs: its architecture (GOARCH; the
+// default is runtime.GOARCH) and when it was built (zero: unknown, no
+// bundle counts as older).
+func WithRunning(arch string, built time.Time) Option {
+	return func(in *Installer) { in.arch, in.built = arch, built }
+}
+
 // New returns an Installer for a box booted from slot current, whose slots'
 // block devices device names, with esp mounted, trusting key.
 func New(esp boot.ESP, current string, device func(slot string) (string, error), key ed25519.PublicKey, opts ...Option) *Installer {
-	in := &Installer{esp: esp, current: current, device: device, key: key, log: slog.New(slog.DiscardHandler), now: time.Now}
+	in := &Installer{esp: esp, current: current, device: device, key: key, arch: runtime.GOARCH,
+		log: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, o := range opts {
 		o(in)
 	}
@@ -101,14 +126,15 @@ func (in *Installer) setProgress(f func(*Progress)) {
 	in.mu.Unlock()
 }
 
-// Install reads a bundle from r and installs it into the inactive slot.
-func (in *Installer) Install(ctx context.Context, r io.Reader) (Installed, error) {
+// Install reads a bundle from r and installs it into the inactive slot if
+// the policy lets it.
+func (in *Installer) Install(ctx context.Context, r io.Reader, p Policy) (Installed, error) {
 	if !in.busy.TryLock() {
 		return Installed{}, ErrBusy
 	}
 	defer in.busy.Unlock()
 	in.setProgress(func(p *Progress) { *p = Progress{State: "installing"} })
-	res, err := in.install(ctx, r)
+	res, err := in.install(ctx, r, p)
 	if err != nil {
 		in.log.Error("update failed", "err", err)
 		in.setProgress(func(p *Progress) { p.State, p.Error = "failed", err.Error() })
@@ -119,7 +145,7 @@ func (in *Installer) Install(ctx context.Context, r io.Reader) (Installed, error
 	return res, nil
 }
 
-func (in *Installer) install(ctx context.Context, r io.Reader) (Installed, error) {
+func (in *Installer) install(ctx context.Context, r io.Reader, p Policy) (Installed, error) {
 	br, err := bundle.NewReader(r, in.key)
 	if err != nil {
 		return Installed{}, err
@@ -127,6 +153,13 @@ func (in *Installer) install(ctx context.Context, r io.Reader) (Installed, error
 	m := br.Manifest
 	if !boot.ValidVersion(m.Version) {
 		return Installed{}, fmt.Errorf("%w: version %q", bundle.ErrFormat, m.Version)
+	}
+	if m.Arch != in.arch {
+		return Installed{}, fmt.Errorf("%w: version %s is for %s machines and this box is %s", ErrArch, m.Version, m.Arch, in.arch)
+	}
+	if !p.AllowOlder && !in.built.IsZero() && m.Created.Before(in.built) {
+		return Installed{}, fmt.Errorf("%w: version %s was built %s, before the running system (%s)", ErrOlder, m.Version,
+			m.Created.UTC().Format("2006-01-02 15:04"), in.built.UTC().Format("2006-01-02 15:04"))
 	}
 	slot := boot.Other(in.current)
 	res := Installed{Version: m.Version, Slot: slot}

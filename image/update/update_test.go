@@ -37,13 +37,24 @@ func newBox(t *testing.T, pub ed25519.PublicKey) *box {
 	if err := b.esp.Write(boot.Entry{Generation: 1, Slot: "a", Version: "1.0"}); err != nil {
 		t.Fatal(err)
 	}
-	b.in = New(b.esp, "a", func(s string) (string, error) { return b.devices[s], nil }, pub)
+	b.in = New(b.esp, "a", func(s string) (string, error) { return b.devices[s], nil }, pub,
+		WithRunning("amd64", runningBuilt))
 	return b
 }
 
-// makeBundle returns a bundle whose root is rootSize bytes.
+// runningBuilt is when the test box's running system was built.
+var runningBuilt = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// makeBundle returns a bundle for amd64, built after the running system,
+// whose root is rootSize bytes.
 func makeBundle(t *testing.T, key ed25519.PrivateKey, version string, rootSize int) ([]byte, map[string][]byte) {
 	t.Helper()
+	return makeBundleAs(t, key, bundle.Manifest{Version: version, Arch: "amd64", Created: runningBuilt.Add(time.Hour)}, rootSize)
+}
+
+func makeBundleAs(t *testing.T, key ed25519.PrivateKey, m bundle.Manifest, rootSize int) ([]byte, map[string][]byte) {
+	t.Helper()
+	version := m.Version
 	dir := t.TempDir()
 	contents := map[string][]byte{
 		bundle.FileRoot:   bytes.Repeat([]byte("R"), rootSize),
@@ -58,7 +69,8 @@ func makeBundle(t *testing.T, key ed25519.PrivateKey, version string, rootSize i
 		}
 	}
 	var buf bytes.Buffer
-	if err := bundle.Write(&buf, version, "quiet", time.Unix(0, 0), paths, key); err != nil {
+	m.Options = "quiet"
+	if err := bundle.Write(&buf, m, paths, key); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), contents
@@ -72,7 +84,7 @@ func TestInstall(t *testing.T) {
 	t.Run("a signed bundle lands in the other slot with an entry on trial", func(t *testing.T) {
 		b := newBox(t, pub)
 		data, contents := makeBundle(t, key, "2.0", 300<<10)
-		res, err := b.in.Install(ctx, bytes.NewReader(data))
+		res, err := b.in.Install(ctx, bytes.NewReader(data), Policy{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,6 +124,14 @@ func TestInstall(t *testing.T) {
 			d[len(d)-50<<10] ^= 0xff
 			return d
 		}, bundle.ErrCorrupt},
+		{"a bundle for another architecture is refused", func(t *testing.T) []byte {
+			d, _ := makeBundleAs(t, key, bundle.Manifest{Version: "2.0", Arch: "arm64", Created: runningBuilt.Add(time.Hour)}, 1000)
+			return d
+		}, ErrArch},
+		{"a bundle built before the running system is refused", func(t *testing.T) []byte {
+			d, _ := makeBundleAs(t, key, bundle.Manifest{Version: "0.9", Arch: "amd64", Created: runningBuilt.Add(-time.Hour)}, 1000)
+			return d
+		}, ErrOlder},
 		{"a root bigger than the slot is refused", func(t *testing.T) []byte {
 			d, _ := makeBundle(t, key, "2.0", 2<<20)
 			return d
@@ -120,7 +140,7 @@ func TestInstall(t *testing.T) {
 	for _, tt := range failures {
 		t.Run(tt.name+" and leaves no entry for the slot", func(t *testing.T) {
 			b := newBox(t, pub)
-			if _, err := b.in.Install(ctx, bytes.NewReader(tt.data(t))); !errors.Is(err, tt.err) {
+			if _, err := b.in.Install(ctx, bytes.NewReader(tt.data(t)), Policy{}); !errors.Is(err, tt.err) {
 				t.Fatalf("Install = %v, want %v", err, tt.err)
 			}
 			es, _ := b.esp.Entries()
@@ -138,9 +158,9 @@ func TestInstall(t *testing.T) {
 		data, _ := makeBundle(t, key, "2.0", 1000)
 		pr, pw := io.Pipe()
 		done := make(chan error)
-		go func() { _, err := b.in.Install(ctx, pr); done <- err }()
+		go func() { _, err := b.in.Install(ctx, pr, Policy{}); done <- err }()
 		_, _ = pw.Write(data[:100]) // the first install is now reading
-		if _, err := b.in.Install(ctx, bytes.NewReader(data)); !errors.Is(err, ErrBusy) {
+		if _, err := b.in.Install(ctx, bytes.NewReader(data), Policy{}); !errors.Is(err, ErrBusy) {
 			t.Fatalf("second Install = %v, want ErrBusy", err)
 		}
 		_, _ = pw.Write(data[100:])
@@ -150,11 +170,20 @@ func TestInstall(t *testing.T) {
 		}
 	})
 
+	t.Run("an older version goes in when the admin asks for it", func(t *testing.T) {
+		b := newBox(t, pub)
+		data, _ := makeBundleAs(t, key, bundle.Manifest{Version: "0.9", Arch: "amd64", Created: runningBuilt.Add(-time.Hour)}, 1000)
+		res, err := b.in.Install(ctx, bytes.NewReader(data), Policy{AllowOlder: true})
+		if err != nil || res.Version != "0.9" || res.Slot != "b" {
+			t.Fatalf("Install = %+v, %v", res, err)
+		}
+	})
+
 	t.Run("a second update replaces the earlier trial entry of the slot", func(t *testing.T) {
 		b := newBox(t, pub)
 		for _, v := range []string{"2.0", "2.1"} {
 			data, _ := makeBundle(t, key, v, 1000)
-			if _, err := b.in.Install(ctx, bytes.NewReader(data)); err != nil {
+			if _, err := b.in.Install(ctx, bytes.NewReader(data), Policy{}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,7 +151,11 @@ func runSystem(log *slog.Logger, start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("update key %s: %w", pubKey, err)
 	}
-	s.inst = update.New(s.esp, s.slot, slotDevice, key, update.WithLogger(log))
+	arch := s.cfg.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	s.inst = update.New(s.esp, s.slot, slotDevice, key, update.WithLogger(log), update.WithRunning(arch, s.cfg.Created))
 	if err := s.serveControl(); err != nil {
 		log.Error("control API", "err", err)
 	}
@@ -286,7 +291,7 @@ func (s *system) serveControl() error {
 // Status implements control.Box.
 func (s *system) Status() control.Status {
 	s.mu.Lock()
-	st := control.Status{Version: s.cfg.Version, Slot: s.slot, Entry: s.entry, Committed: s.committed,
+	st := control.Status{Version: s.cfg.Version, Arch: s.cfg.Arch, Built: s.cfg.Created, Slot: s.slot, Entry: s.entry, Committed: s.committed,
 		CommitDeadline: s.commitDeadline, Watchdog: s.watchdog, RolledBack: s.rolledBack, BootedAt: s.booted}
 	s.mu.Unlock()
 	st.Health = s.health.State(10 * time.Second)
@@ -300,14 +305,14 @@ func (s *system) Status() control.Status {
 func (s *system) Log() []byte { return s.ring.Bytes() }
 
 // Install implements control.Box.
-func (s *system) Install(ctx context.Context, r io.Reader) (update.Installed, error) {
+func (s *system) Install(ctx context.Context, r io.Reader, p update.Policy) (update.Installed, error) {
 	s.mu.Lock()
 	trial := !s.committed
 	s.mu.Unlock()
 	if trial {
-		return update.Installed{}, errors.New("this slot is still on trial; wait until it is committed")
+		return update.Installed{}, control.ErrOnTrial
 	}
-	return s.inst.Install(ctx, r)
+	return s.inst.Install(ctx, r, p)
 }
 
 // Progress implements control.Box.

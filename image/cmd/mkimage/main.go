@@ -103,6 +103,7 @@ func run(args []string) error {
 		}
 		fmt.Printf("%-48s %7.1f MB\n", p, float64(st.Size())/1e6)
 	}
+	fmt.Printf("%-48s %7.1f MB\n", "squashfs root", float64(res.RootSize)/1e6)
 	fmt.Printf("kernel %s, %d modules, built in %s\n", res.KernelRelease, res.ModulesLoaded, time.Since(start).Round(time.Second))
 	return nil
 }
