@@ -68,37 +68,70 @@ func Default() Config { return Config{DHCP: true, DHCPTimeout: Duration(10 * tim
 
 var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 
-// Validate checks the configuration and says what is wrong in words an
-// admin understands.
-func (c Config) Validate() error {
-	var errs []error
+// Problem is one thing wrong with a configuration, with the field it is
+// about ("hostname", "dhcp", "dhcp_timeout", "address", "gateway", "dns"),
+// so that a form can show it beside that field.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+// Problems lists what is wrong with the configuration, in words an admin
+// understands; none means it is valid.
+func (c Config) Problems() []Problem {
+	var ps []Problem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, Problem{field, fmt.Sprintf(format, args...)})
+	}
 	if c.Hostname != "" && !hostnameRE.MatchString(c.Hostname) {
-		errs = append(errs, fmt.Errorf("the host name %q may hold only letters, digits and inner hyphens, at most 63", c.Hostname))
+		add("hostname", "the host name %q may hold only letters, digits and inner hyphens, at most 63", c.Hostname)
 	}
 	if !c.DHCP && c.Static == nil {
-		errs = append(errs, errors.New("with DHCP off, a static address is needed"))
+		add("address", "with DHCP off, a static address is needed")
 	}
 	if c.DHCPTimeout < 0 || c.DHCPTimeout > Duration(10*time.Minute) {
-		errs = append(errs, errors.New("the DHCP wait must be between 0 and 10 minutes"))
+		add("dhcp_timeout", "the DHCP wait must be between 0 and 10 minutes")
 	}
 	if s := c.Static; s != nil {
 		a := s.Address.Addr()
 		switch {
 		case !s.Address.IsValid() || !a.Is4():
-			errs = append(errs, errors.New("the static address must be an IPv4 address with its prefix, such as 192.168.1.20/24"))
+			add("address", "the static address must be an IPv4 address with its prefix, such as 192.168.1.20/24")
 		case s.Address.Bits() < 8 || s.Address.Bits() > 30:
-			errs = append(errs, fmt.Errorf("the prefix /%d leaves no room for a network (use /8 to /30)", s.Address.Bits()))
-		case a.IsLoopback() || a.IsMulticast() || a.IsUnspecified() || a == s.Address.Masked().Addr():
-			errs = append(errs, fmt.Errorf("%s cannot be the box's address", a))
+			add("address", "the prefix /%d leaves no room for a network (use /8 to /30)", s.Address.Bits())
+		case a.IsLoopback() || a.IsMulticast() || a.IsUnspecified() || a == s.Address.Masked().Addr() || a == broadcast(s.Address):
+			add("address", "%s cannot be the box's address", a)
 		}
 		if s.Gateway.IsValid() && (!s.Gateway.Is4() || !s.Address.Masked().Contains(s.Gateway) || s.Gateway == a) {
-			errs = append(errs, fmt.Errorf("the gateway %s must be another address in %s", s.Gateway, s.Address.Masked()))
+			add("gateway", "the gateway %s must be another address in %s", s.Gateway, s.Address.Masked())
 		}
 		for _, d := range s.DNS {
 			if !d.Is4() {
-				errs = append(errs, fmt.Errorf("the DNS server %s is not an IPv4 address", d))
+				add("dns", "the DNS server %s is not an IPv4 address", d)
 			}
 		}
+	}
+	return ps
+}
+
+// broadcast is the last address of an IPv4 prefix.
+func broadcast(p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() {
+		return netip.Addr{}
+	}
+	b := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(b)
+}
+
+// Validate checks the configuration and says what is wrong in words an
+// admin understands.
+func (c Config) Validate() error {
+	var errs []error
+	for _, p := range c.Problems() {
+		errs = append(errs, errors.New(p.Message))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +152,7 @@ func TestConfig(t *testing.T) {
 		{"an address without a prefix is refused", `{"dhcp":false,"static":{"address":"192.168.1.20"}}`, false},
 		{"a gateway outside the network is refused", `{"dhcp":false,"static":{"address":"192.168.1.20/24","gateway":"10.0.0.1"}}`, false},
 		{"the network's own address is refused", `{"dhcp":false,"static":{"address":"192.168.1.0/24"}}`, false},
+		{"the network's broadcast address is refused", `{"dhcp":false,"static":{"address":"192.168.1.255/24"}}`, false},
 		{"an IPv6 address is refused", `{"dhcp":false,"static":{"address":"fd00::2/64"}}`, false},
 		{"a host name with a dot is refused", `{"dhcp":true,"hostname":"a.b"}`, false},
 		{"an unknown field is refused", `{"dhcp":true,"wifi":true}`, false},
@@ -163,6 +165,18 @@ func TestConfig(t *testing.T) {
 			}
 		})
 	}
+	t.Run("each problem names its field", func(t *testing.T) {
+		c := Config{Hostname: "a b", Static: &Static{Address: netip.MustParsePrefix("192.168.1.20/24"),
+			Gateway: netip.MustParseAddr("10.0.0.1"), DNS: []netip.Addr{netip.MustParseAddr("fd00::1")}}}
+		got := map[string]string{}
+		for _, p := range c.Problems() {
+			got[p.Field] = p.Message
+		}
+		if len(got) != 3 || !strings.Contains(got["hostname"], "letters, digits") ||
+			!strings.Contains(got["gateway"], "192.168.1.0/24") || !strings.Contains(got["dns"], "fd00::1") {
+			t.Fatalf("problems %q", got)
+		}
+	})
 	t.Run("a saved configuration loads back", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "confab", "network.json")
 		want := Config{DHCP: true, DHCPTimeout: Duration(5 * time.Second), Hostname: "bridge-2",
