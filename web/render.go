@@ -33,6 +33,7 @@ var notices = map[string]string{
 	"settings":  "Saved. The new settings take effect when confabd restarts.",
 	"command":   "Done.",
 	"loggedout": "You have logged out.",
+	"network":   "Saved. The network settings apply at the next boot.",
 }
 
 var funcs = template.FuncMap{
@@ -73,6 +74,10 @@ var funcs = template.FuncMap{
 		return "poor"
 	},
 	"bytes": humanBytes,
+	"bytes64": func(n int64) string {
+		return humanBytes(uint64(max(n, 0)))
+	},
+	"upper": strings.ToUpper,
 	"join":  strings.Join,
 	"list":  func(xs ...int) []int { return xs },
 	"cmd": func(conf int64, member, command, label, class, confirm string) cmdButton {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,16 @@ type systemView struct {
 	Logs      []LogRecord
 	Calls     []store.CallRecord
 	DataDir   string
+	// Box is the appliance image's part: updates and network.
+	Box applianceView
+}
+
+// systemOutcome is what a form post on the System page has to show.
+type systemOutcome struct {
+	err                       string // for the whole page
+	updateNotice, updateError string // beside the update form
+	net                       *networkForm
+	netFields                 fieldErrors
 }
 
 // hostStats is what the System page says of the machine.
@@ -90,10 +101,10 @@ func readHostStats(uptime time.Duration) hostStats {
 }
 
 func (s *Server) system(w http.ResponseWriter, r *http.Request) {
-	s.renderSystem(w, r, http.StatusOK, "")
+	s.renderSystem(w, r, http.StatusOK, systemOutcome{})
 }
 
-func (s *Server) renderSystem(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (s *Server) renderSystem(w http.ResponseWriter, r *http.Request, status int, out systemOutcome) {
 	calls, err := s.d.Records.ListCallRecords(r.Context(), 0, callRecordsShown)
 	if err != nil {
 		s.fail(w, r, err)
@@ -104,7 +115,17 @@ func (s *Server) renderSystem(w http.ResponseWriter, r *http.Request, status int
 	slices.Reverse(logs) // newest first
 	v := systemView{Version: s.d.Runtime.Version, StartedAt: s.d.Runtime.StartedAt, Uptime: up,
 		Host: readHostStats(up), Logs: logs, Calls: calls, DataDir: s.d.Runtime.DataDir}
-	s.render(w, r, status, "system", view{Title: "System", Nav: "system", LoggedIn: true, Data: v, Error: msg})
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	v.Box = s.applianceState(ctx)
+	cancel()
+	v.Box.UpdateNotice, v.Box.UpdateError = out.updateNotice, out.updateError
+	if !v.Box.Managed && out.err == "" {
+		out.err = out.updateError // there is no update form to show it beside
+	}
+	if out.net != nil {
+		v.Box.Net, v.Box.NetFields = *out.net, out.netFields
+	}
+	s.render(w, r, status, "system", view{Title: "System", Nav: "system", LoggedIn: true, Data: v, Error: out.err})
 }
 
 // backupDownload sends the configuration as a JSON file (the page's link
@@ -186,12 +207,12 @@ func (s *Server) restoreUpload(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			msg = fmt.Sprintf("The file is larger than %d MiB; it is not a Confab backup.", maxBackup>>20)
 		}
-		s.renderSystem(w, r, http.StatusBadRequest, msg)
+		s.renderSystem(w, r, http.StatusBadRequest, systemOutcome{err: msg})
 		return
 	}
 	defer f.Close()
 	if _, err := s.restore(r, f); err != nil {
-		s.renderSystem(w, r, http.StatusBadRequest, err.Error())
+		s.renderSystem(w, r, http.StatusBadRequest, systemOutcome{err: err.Error()})
 		return
 	}
 	redirect(w, r, "/system", "restored")

@@ -2,7 +2,8 @@
 // a Confab box for an office without a telephony expert. It sets the first
 // admin password, logs the admin in, shows the active conferences with
 // their live rosters and controls them, and manages conferences, phones,
-// trunks, settings, backups and call records.
+// trunks, settings, backups and call records; on the appliance image also
+// software updates and the network (WithAppliance).
 //
 // Every page is plain HTML from templates parsed once at start, with the
 // style sheet and a little JavaScript embedded in the binary. Every page
@@ -163,6 +164,7 @@ type Server struct {
 	sessionTTL time.Duration
 	pages      map[string]*template.Template
 	fragments  *template.Template
+	appliance  Appliance // nil: not on the appliance image
 
 	done      chan struct{} // closed by Close: live streams end
 	closeOnce sync.Once
@@ -237,6 +239,9 @@ func (s *Server) Handler() http.Handler {
 	page("GET /system/backup", s.backupDownload)
 	page("POST /system/restore", s.restoreUpload)
 	page("GET /system/calls.csv", s.callsCSV)
+	page("POST /system/update", s.updateUpload)
+	page("POST /system/reboot", s.reboot)
+	page("POST /system/network", s.networkSave)
 	page("GET /account", s.account)
 	page("POST /account/password", s.passwordChange)
 	page("POST /account/tokens", s.tokenCreate)

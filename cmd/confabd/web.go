@@ -203,7 +203,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 		Registrations: d.front.Registrations,
 		Runtime: web.Runtime{Version: version(), StartedAt: time.Now(), InUse: d.inUse, Pinned: d.pinned,
 			Domain: d.cfg.Domain, HTTPAddr: d.cfg.HTTP, HTTPSAddr: d.cfg.HTTPS, DataDir: d.cfg.Data},
-	}, web.WithLogger(d.log), web.WithSetupToken(d.setupToken), web.WithLoginGuard(guard))
+	}, web.WithLogger(d.log), web.WithSetupToken(d.setupToken), web.WithLoginGuard(guard), applianceOption(controlSocket()))
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 	}
 	wf := &webFront{page: page, metrics: reg}
 	handler := page.Handler()
-	handler = withAppliance(d.api, handler) // the image's System API (appliance.go)
+	handler = withAppliance(d.api, handler, controlSocket()) // the image's System API (appliance.go)
 	if d.health != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/healthz", d.health)

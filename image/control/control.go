@@ -92,6 +92,9 @@ func Handler(box Box, log *slog.Logger) http.Handler {
 		p := update.Policy{AllowOlder: r.URL.Query().Get("allow_older") == "1"}
 		res, err := box.Install(r.Context(), body, p)
 		if err != nil {
+			// The rest of a refused upload is read (up to maxBundle), so
+			// that the client gets the answer, not a connection reset.
+			_, _ = io.Copy(io.Discard, body)
 			status, msg := updateError(err)
 			log.Warn("update refused", "err", err)
 			writeError(w, status, msg)
