@@ -1,7 +1,8 @@
-// Package health probes confabd the way its users reach it: a SIP OPTIONS
-// request over UDP (RFC 3261 §11) must get 200 OK, and the web page must
-// answer over HTTP(S). The init feeds the watchdog and commits an updated
-// slot only while both pass.
+// Package health probes confabd: a SIP OPTIONS request over UDP (RFC 3261
+// §11) must get 200 OK, the way phones reach it, and confabd's /healthz
+// over HTTPS must report itself healthy: the mixer keeping time, the SIP
+// front answering and the database taking writes. The init feeds the
+// watchdog and commits an updated slot only while both pass.
 package health
 
 import (
@@ -9,10 +10,13 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,12 +114,15 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
-// HTTP fetches url without following redirects and succeeds on 2xx or 3xx
-// (the page answers a visitor without a session with a redirect to its
-// login). The box's own certificate is self-signed, so a probe of the
-// loopback address does not verify it: it checks that the server works,
-// not who it is.
-func HTTP(ctx context.Context, url string) error {
+// maxHealthz bounds the /healthz answer read.
+const maxHealthz = 64 << 10
+
+// Healthz fetches confabd's /healthz at url and succeeds on 200 with
+// "healthy": true. A 503 (or any other answer) fails with ErrBadAnswer
+// naming the checks that failed, e.g. "database: disk I/O error". The
+// box's own certificate is self-signed, so a probe of the loopback address
+// does not verify it: it checks that the server works, not who it is.
+func Healthz(ctx context.Context, url string) error {
 	client := &http.Client{
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -131,11 +138,40 @@ func HTTP(ctx context.Context, url string) error {
 		}
 		return fmt.Errorf("health: %s: %w", url, err)
 	}
-	res.Body.Close()
-	if res.StatusCode >= 400 {
-		return fmt.Errorf("%w: %s answered %s", ErrBadAnswer, url, res.Status)
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxHealthz))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNoAnswer, url, err)
 	}
-	return nil
+	return parseHealthz(res.StatusCode, body)
+}
+
+// parseHealthz judges a /healthz answer.
+func parseHealthz(status int, body []byte) error {
+	var rep struct {
+		Healthy *bool `json:"healthy"`
+		Checks  map[string]struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(body, &rep); err != nil || rep.Healthy == nil {
+		return fmt.Errorf("%w: /healthz answered %d without a health report", ErrBadAnswer, status)
+	}
+	if status == http.StatusOK && *rep.Healthy {
+		return nil
+	}
+	var failing []string
+	for name, c := range rep.Checks {
+		if !c.OK {
+			failing = append(failing, name+": "+c.Error)
+		}
+	}
+	slices.Sort(failing)
+	if len(failing) == 0 {
+		failing = []string{"no check named"}
+	}
+	return fmt.Errorf("%w: /healthz answered %d: %s", ErrBadAnswer, status, strings.Join(failing, "; "))
 }
 
 // All runs probes in order and returns the first failure.

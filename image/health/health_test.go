@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -102,40 +103,65 @@ func TestSIPOptions(t *testing.T) {
 	})
 }
 
-func TestHTTP(t *testing.T) {
+func TestHealthz(t *testing.T) {
 	tests := []struct {
 		name   string
 		status int
+		body   string
 		err    error
+		says   string
 	}{
-		{"a page that answers 200 is healthy", http.StatusOK, nil},
-		{"a redirect to the login is healthy", http.StatusSeeOther, nil},
-		{"a 500 is unhealthy", http.StatusInternalServerError, ErrBadAnswer},
+		{"a healthy report is healthy", 200,
+			`{"healthy":true,"checked_at":"2026-11-23T22:30:00Z","checks":{"mixer":{"ok":true,"detail":"ticking","ms":0.1},"sip":{"ok":true},"database":{"ok":true}}}`, nil, ""},
+		{"a failing database is named", 503,
+			`{"healthy":false,"checks":{"mixer":{"ok":true},"sip":{"ok":true},"database":{"ok":false,"error":"disk I/O error"}}}`, ErrBadAnswer, "database: disk I/O error"},
+		{"every failing check is named", 503,
+			`{"healthy":false,"checks":{"mixer":{"ok":false,"error":"no tick for 3s"},"sip":{"ok":false,"error":"no answer"}}}`, ErrBadAnswer, "mixer: no tick for 3s; sip: no answer"},
+		{"a 200 that says unhealthy is unhealthy", 200, `{"healthy":false,"checks":{}}`, ErrBadAnswer, "no check named"},
+		{"the login page is not a health report", 200, `<!doctype html><title>Log in</title>`, ErrBadAnswer, "without a health report"},
+		{"a redirect is not a health report", 303, ``, ErrBadAnswer, "303 without"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tt.status == http.StatusSeeOther {
-					http.Redirect(w, r, "/login", tt.status)
+				if r.URL.Path != "/healthz" {
+					http.NotFound(w, r)
 					return
 				}
 				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			if err := HTTP(context.Background(), srv.URL+"/"); !errors.Is(err, tt.err) {
-				t.Fatalf("HTTP = %v, want %v", err, tt.err)
+			err := Healthz(context.Background(), srv.URL+"/healthz")
+			if !errors.Is(err, tt.err) || (tt.err != nil && !strings.Contains(err.Error(), tt.says)) {
+				t.Fatalf("Healthz = %v, want %v with %q", err, tt.err, tt.says)
 			}
 		})
 	}
-	t.Run("a server that does not answer in time is unhealthy", func(t *testing.T) {
+	t.Run("a confabd that does not answer in time is unhealthy", func(t *testing.T) {
 		block := make(chan struct{})
 		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
 		defer srv.Close()
 		defer close(block)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		if err := HTTP(ctx, srv.URL); !errors.Is(err, ErrNoAnswer) {
-			t.Fatalf("HTTP = %v, want ErrNoAnswer", err)
+		if err := Healthz(ctx, srv.URL+"/healthz"); !errors.Is(err, ErrNoAnswer) {
+			t.Fatalf("Healthz = %v, want ErrNoAnswer", err)
+		}
+	})
+}
+
+func FuzzParseHealthz(f *testing.F) {
+	f.Add(200, []byte(`{"healthy":true,"checks":{}}`))
+	f.Add(503, []byte(`{"healthy":false,"checks":{"database":{"ok":false,"error":"x"}}}`))
+	f.Add(200, []byte(`{"healthy":null}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		err := parseHealthz(status, body)
+		if err == nil && status != 200 {
+			t.Fatalf("status %d judged healthy", status)
+		}
+		if err != nil && !errors.Is(err, ErrBadAnswer) {
+			t.Fatalf("error %v is not ErrBadAnswer", err)
 		}
 	})
 }

@@ -62,8 +62,9 @@ type Config struct {
 	// ConfabdEnv are extra environment variables (KEY=value).
 	ConfabdEnv []string `json:"confabd_env,omitempty"`
 	// HealthSIP is where a SIP OPTIONS probe is sent (UDP); HealthURL is
-	// fetched over HTTP(S) and must answer 2xx or 3xx. confabd is healthy
-	// when both answer.
+	// confabd's /healthz over HTTP(S), which must report the mixer, SIP
+	// and the database healthy (health.Healthz). confabd is healthy when
+	// both pass.
 	HealthSIP string `json:"health_sip"`
 	HealthURL string `json:"health_url"`
 	// CommitTimeout is how long a trial boot of a new slot may take to
@@ -86,7 +87,7 @@ func Default(version string) Config {
 		ConfabdArgs: []string{"-sip", "0.0.0.0:5060", "-https", "0.0.0.0:443", "-http", "127.0.0.1:8080",
 			"-rtp-ports", "20000-29999"},
 		HealthSIP:       "127.0.0.1:5060",
-		HealthURL:       "https://127.0.0.1:443/",
+		HealthURL:       "https://127.0.0.1:443/healthz",
 		CommitTimeout:   Duration(90 * time.Second),
 		WatchdogTimeout: Duration(30 * time.Second),
 		BootGrace:       Duration(120 * time.Second),

@@ -85,8 +85,8 @@ func runSystem(log *slog.Logger, start time.Time) error {
 		supervise.WithOutput(supervise.Lossy(os.Stdout, 256)))
 	s.health = supervise.NewHealth(health.All(
 		func(ctx context.Context) error { return health.SIPOptions(ctx, cfg.HealthSIP) },
-		func(ctx context.Context) error { return health.HTTP(ctx, cfg.HealthURL) },
-	), 2*time.Second, 2*time.Second, nil)
+		func(ctx context.Context) error { return health.Healthz(ctx, cfg.HealthURL) },
+	), 2*time.Second, 5*time.Second, nil) // a round may take 2 s of confabd's own checks under load
 	go s.reaper.Loop(context.Background(), 30*time.Second)
 
 	esp, err := waitPartition(boot.LabelESP, 5*time.Second)
