@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"confab/hal"
 )
 
 // SettingsKey is where the Settings are kept in the conferencing
@@ -129,6 +131,7 @@ type settingsView struct {
 	Path    string
 	Reason  string
 	Domain  string
+	HAL     []hal.DriverStatus
 }
 
 // settingsForm is the Settings as typed.
@@ -154,6 +157,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	v.Pending = pending(saved, s.d.Runtime.InUse, v.Pinned)
 	st := s.d.Engine.Stats()
 	v.Path, v.Reason = st.PathName, st.PathReason
+	if s.d.Runtime.HAL != nil {
+		v.HAL = s.d.Runtime.HAL()
+	}
 	s.render(w, r, status, "settings", view{Title: "Settings", Nav: "settings", LoggedIn: true, Data: v, Error: msg})
 }
 

@@ -40,6 +40,7 @@ import (
 	"confab/focus/httpapi"
 	"confab/focus/sipfront"
 	"confab/focus/store"
+	"confab/hal"
 	"confab/mixer"
 )
 
@@ -134,6 +135,10 @@ type Runtime struct {
 	HTTPAddr  string
 	HTTPSAddr string
 	DataDir   string
+	// HAL, optional, reports the HAL's drivers per capability (packet
+	// path, codec, mix, panel, watchdog): which is in use and why the
+	// others are not.
+	HAL func() []hal.DriverStatus
 }
 
 // Option configures a Server.

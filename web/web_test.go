@@ -22,6 +22,7 @@ import (
 	"confab/focus/httpapi"
 	"confab/focus/sipfront"
 	"confab/focus/store"
+	"confab/hal"
 	"confab/mixer"
 )
 
@@ -109,8 +110,14 @@ func newFixtureWith(t *testing.T, regs func() map[string]sipfront.OutboundState,
 	api := httpapi.New(confs{db}, f.live, db)
 	page, err := New(Deps{Conferences: confs{db}, Live: f.live, Events: f.events, Accounts: db, Directory: db, Records: db,
 		Engine: fakeEngine{}, API: api, Logs: f.logs,
-		Metrics:       http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "confab_up 1\n") }),
-		Runtime:       Runtime{Version: "test", StartedAt: time.Now(), InUse: DefaultSettings(), Domain: "box.example"},
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "confab_up 1\n") }),
+		Runtime: Runtime{Version: "test", StartedAt: time.Now(), InUse: DefaultSettings(), Domain: "box.example",
+			HAL: func() []hal.DriverStatus {
+				return []hal.DriverStatus{
+					{Capability: hal.CapCodec, Driver: "go", Active: true, Reason: "no -dsp configured"},
+					{Capability: hal.CapPanel, Driver: "none", Reason: "GPIO13 <is> not on this board"},
+				}
+			}},
 		Registrations: regs,
 	}, append([]Option{WithSetupToken(setupToken)}, opts...)...)
 	if err != nil {
@@ -591,6 +598,17 @@ func TestSettingsPage(t *testing.T) {
 		}
 		if r := do(t, c, "GET", f.srv.URL+"/settings", nil); !strings.Contains(r.body, "take effect when confabd restarts") {
 			t.Fatal("the page does not say a restart is due")
+		}
+	})
+	t.Run("the HAL's drivers are shown with why", func(t *testing.T) {
+		r := do(t, c, "GET", f.srv.URL+"/settings", nil)
+		for _, want := range []string{
+			`<tr data-capability="codec" data-driver="go"><td>codec</td><td>go</td><td>yes</td><td>no -dsp configured</td></tr>`,
+			`<tr data-capability="panel" data-driver="none"><td>panel</td><td>none</td><td>no</td><td>GPIO13 &lt;is&gt; not on this board</td></tr>`,
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Fatalf("the page lacks %s\n%s", want, r.body)
+			}
 		}
 	})
 }

@@ -45,6 +45,7 @@ type Config struct {
 type options struct {
 	log      *slog.Logger
 	reg      prometheus.Registerer
+	report   *Report
 	xdpOpts  []xdppath.Option
 	sockOpts []sockpath.Option
 }
@@ -57,6 +58,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithRegisterer registers the driver's metrics (see Open) on reg.
 func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// WithReport records the choice in the HAL's report: the packet-path
+// driver in use and, under the pure-Go driver, why XDP was not.
+func WithReport(r *Report) Option { return func(o *options) { o.report = r } }
 
 // WithXDPOptions passes options to xdppath.New.
 func WithXDPOptions(opts ...xdppath.Option) Option {
@@ -121,6 +126,9 @@ func Open(cfg Config, opts ...Option) (hal.PacketPath, error) {
 		path = sp
 	}
 	info.reason = path.Reason()
+	if o.report != nil {
+		o.report.SetCapability(hal.CapPacketPath, packetPathLines(path, why)...)
+	}
 	log.Info("packet path chosen", "driver", info.driver, "mode", info.mode, "af_xdp", info.afxdp, "reason", info.reason)
 	if o.reg != nil {
 		if err := o.reg.Register(info.collector()); err != nil {
