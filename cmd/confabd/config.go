@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,16 @@ type config struct {
 	MediaTimeout time.Duration
 	// SessionTimer is the RFC 4028 session interval confabd asks for.
 	SessionTimer time.Duration
+	// Panel maps front-panel roles (status, active, mute, reset) to GPIO
+	// pin names; empty for no panel.
+	Panel map[string]string
+	// Watchdog is the watchdog device fed while confabd is healthy, ""
+	// for none; WatchdogTimeout is the timeout it is armed with.
+	Watchdog        string
+	WatchdogTimeout time.Duration
+	// DSP is the codec and mix coprocessor's target (hal/dsp), "" for
+	// none: the MCU then does that work in Go.
+	DSP string
 }
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -53,11 +64,20 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	domain := fs.String("domain", env("CONFAB_DOMAIN", ""), "SIP domain of Focus URIs (default: the public IP) [CONFAB_DOMAIN]")
 	mediaTimeout := fs.Duration("media-timeout", envDuration(getenv, "CONFAB_MEDIA_TIMEOUT", 30*time.Second), "end calls without media for this long [CONFAB_MEDIA_TIMEOUT]")
 	sessionTimer := fs.Duration("session-timer", envDuration(getenv, "CONFAB_SESSION_TIMER", 30*time.Minute), "RFC 4028 session interval [CONFAB_SESSION_TIMER]")
+	panelSpec := fs.String("panel", env("CONFAB_PANEL", ""), "front panel GPIO pins as ROLE=PIN,...: status (LED), active (LED), mute (mute-all button), reset (factory-reset button), e.g. status=GPIO5,active=GPIO6,mute=GPIO13,reset=GPIO19 [CONFAB_PANEL]")
+	wdog := fs.String("watchdog", env("CONFAB_WATCHDOG", ""), "watchdog device to feed while healthy, e.g. /dev/watchdog (off by default; the appliance image's init feeds it instead) [CONFAB_WATCHDOG]")
+	wdogTimeout := fs.Duration("watchdog-timeout", envDuration(getenv, "CONFAB_WATCHDOG_TIMEOUT", 30*time.Second), "timeout the watchdog is armed with [CONFAB_WATCHDOG_TIMEOUT]")
+	dsp := fs.String("dsp", env("CONFAB_DSP", ""), "codec and mix coprocessor, e.g. spidev:/dev/spidev0.0?ready=GPIO17&reset=GPIO27 or unix:/run/dsp.sock (default: none, the MCU codes and mixes in Go) [CONFAB_DSP]")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	c := config{Data: *data, SIP: *sip, HTTP: *httpAddr, HTTPS: *httpsAddr, LogLevel: *level, Domain: *domain, MediaIf: *mediaIf,
-		MediaTimeout: *mediaTimeout, SessionTimer: *sessionTimer}
+		MediaTimeout: *mediaTimeout, SessionTimer: *sessionTimer, Watchdog: *wdog, WatchdogTimeout: *wdogTimeout, DSP: *dsp}
+	panel, err := parsePanel(*panelSpec)
+	if err != nil {
+		return c, err
+	}
+	c.Panel = panel
 	lo, hi, ok := strings.Cut(*ports, "-")
 	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
 	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
@@ -100,6 +120,9 @@ func (c config) validate() error {
 	if c.MediaTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("-media-timeout %v: want at least 1s", c.MediaTimeout))
 	}
+	if c.Watchdog != "" && (c.WatchdogTimeout < 2*time.Second || c.WatchdogTimeout > time.Hour) {
+		errs = append(errs, fmt.Errorf("-watchdog-timeout %v: want 2s to 1h", c.WatchdogTimeout))
+	}
 	if c.SessionTimer < 90*time.Second {
 		errs = append(errs, fmt.Errorf("-session-timer %v: RFC 4028 wants at least 90s", c.SessionTimer))
 	}
@@ -109,6 +132,40 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// panelRoles are the front panel's parts, as -panel names them.
+var panelRoles = []string{"status", "active", "mute", "reset"}
+
+// parsePanel reads -panel: ROLE=PIN pairs separated by commas. A role not
+// given is not used. Mistakes in the text (an unknown role, a role or pin
+// twice, a missing pin) are start-up errors; whether a pin exists on the
+// board is found out when the panel opens.
+func parsePanel(spec string) (map[string]string, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == "none" {
+		return nil, nil
+	}
+	out := make(map[string]string)
+	used := make(map[string]string)
+	for _, part := range strings.Split(spec, ",") {
+		role, pin, ok := strings.Cut(strings.TrimSpace(part), "=")
+		role, pin = strings.TrimSpace(role), strings.TrimSpace(pin)
+		switch {
+		case !ok || pin == "":
+			return nil, fmt.Errorf("-panel %q: want ROLE=PIN pairs, e.g. status=GPIO5,mute=GPIO13", spec)
+		case !slices.Contains(panelRoles, role):
+			return nil, fmt.Errorf("-panel: unknown role %q: want %s", role, strings.Join(panelRoles, ", "))
+		case out[role] != "":
+			return nil, fmt.Errorf("-panel: %s given twice", role)
+		case used[pin] != "":
+			return nil, fmt.Errorf("-panel: pin %s is both %s and %s", pin, used[pin], role)
+		case strings.ContainsFunc(pin, func(r rune) bool { return r <= ' ' || r > '~' }):
+			return nil, fmt.Errorf("-panel: pin name %q has a space or control character", pin)
+		}
+		out[role], used[pin] = pin, role
+	}
+	return out, nil
 }
 
 // outboundAddr is the address of the interface that routes to the outside.

@@ -24,6 +24,8 @@ import (
 	"confab/focus/serverfactory"
 	"confab/focus/sipfront"
 	"confab/focus/store"
+	"confab/hal/halselect"
+	"confab/hal/panel"
 	"confab/mixer"
 	"confab/mixer/prompt"
 )
@@ -43,7 +45,18 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(ctx, cfg, os.Stdout); err != nil {
+	err = run(ctx, cfg, os.Stdout)
+	if errors.Is(err, errFactoryReset) {
+		pprof.StopCPUProfile()
+		if err := wipeData(cfg.Data); err != nil {
+			fmt.Fprintf(os.Stderr, "confabd: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "confabd: factory reset: the configuration is wiped; starting afresh")
+		stop()
+		err = reexec()
+	}
+	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "confabd: %v\n", err)
 		os.Exit(1)
@@ -76,9 +89,16 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		cfg.MediaIf = ""
 	}
 	pathMetrics := &laterRegisterer{}
-	path, err := openMediaPath(cfg, log, pathMetrics)
+	report := halselect.NewReport() // the HAL's drivers: log, metric, Settings page
+	pathMetrics.MustRegister(report)
+	path, err := openMediaPath(cfg, log, pathMetrics, report)
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
+	}
+	_, offloadLines, closeOffload := openOffload(cfg.DSP, log)
+	defer closeOffload()
+	for _, l := range offloadLines {
+		report.Set(l)
 	}
 	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixerConfig(cfg, settings), mixer.WithLogger(log))
 	if err != nil {
@@ -101,6 +121,21 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		return err
 	}
 
+	// The front panel: LEDs and buttons on GPIO (-panel).
+	resetc := make(chan struct{}, 1)
+	panelConfs := newPanelConferences(factory, log)
+	pnl, panelStatus := openPanel(cfg.Panel, (&gpioLookup{}).pin, panelConfs, func() error {
+		select {
+		case resetc <- struct{}{}:
+		default:
+		}
+		return nil
+	}, log)
+	report.Set(panelStatus)
+	if pnl == nil && len(cfg.Panel) > 0 {
+		log.Error("front panel", "reason", panelStatus.Reason)
+	}
+
 	api := httpapi.New(factory, newLive(factory), db, httpapi.WithLogger(log), httpapi.WithDirectory(db, cfg.Domain),
 		httpapi.WithErrorStatus(focus.ErrForbidden, http.StatusForbidden),
 		httpapi.WithErrorStatus(focus.ErrUnknownMember, http.StatusNotFound))
@@ -112,7 +147,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		healthCheck{"database", (&dbCheck{db: db, now: time.Now}).run},
 	)
 	wf, err := newWebFront(webDeps{cfg: cfg, db: db, factory: factory, engine: engine, front: front, api: api, log: log,
-		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics, health: hc})
+		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics, health: hc, hal: report})
 	if err != nil {
 		return err
 	}
@@ -132,6 +167,10 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	}()
 	go func() { errc <- wrap("sip", front.ListenAndServe(runCtx, cfg.SIP)) }()
 	go keepTrunksRegistered(runCtx, db, front, log)
+	if pnl != nil {
+		go pnl.Run(runCtx)
+		go panelConfs.run(runCtx)
+	}
 	wf.serve(runCtx, errc)
 	select {
 	case <-front.Ready():
@@ -140,6 +179,18 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("sip front did not start within 10 s")
 	}
+	// Ready: from here on health counts. The watchdog is armed only now,
+	// so that a slow start cannot starve it.
+	healthy := func(ctx context.Context) bool { return hc.Check(ctx).Healthy }
+	dog, dogStatus := runWatchdog(runCtx, cfg.Watchdog, cfg.WatchdogTimeout, healthy, wf.metrics.Registerer(), log)
+	report.Set(dogStatus)
+	if dog == nil && cfg.Watchdog != "" {
+		log.Error("watchdog", "reason", dogStatus.Reason)
+	}
+	if pnl != nil {
+		go showHealth(runCtx, pnl, hc)
+	}
+	report.Log(log)
 	fmt.Fprintf(console, "confabd ready: SIP udp+tcp %s, HTTP %s, RTP %d-%d on %s (media path: %s), data %s\n",
 		cfg.SIP, wf.urls(), cfg.RTPLow, cfg.RTPHigh, cfg.PublicIP, path.Name(), cfg.Data)
 
@@ -149,6 +200,9 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		log.Info("shutting down")
 	case runErr = <-errc:
 		log.Error("component failed", "err", runErr)
+	case <-resetc:
+		log.Warn("factory reset from the front panel: stopping, wiping the configuration, starting afresh")
+		runErr = errFactoryReset
 	}
 	// Orderly end: BYE to every call, stop serving, stop mixing, close the
 	// database (deferred) so every call record is written.
@@ -158,7 +212,31 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	wf.shutdown(shutCtx)
 	factory.Close()
 	cancel()
+	if dog != nil {
+		if err := dog.Close(); err != nil { // the magic close: a clean stop does not reset the box
+			log.Warn("watchdog", "err", err)
+		}
+	}
 	return runErr
+}
+
+// showHealth sets the status LED from health: ready or fault.
+func showHealth(ctx context.Context, p *panel.Panel, hc *healthChecker) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		rep := hc.Check(ctx)
+		if rep.Healthy {
+			p.SetStatus(panel.Ready)
+		} else if ctx.Err() == nil {
+			p.SetStatus(panel.Fault)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func wrap(what string, err error) error {

@@ -14,7 +14,7 @@ import (
 // openMediaPath opens the packet path the MCU runs on: XDP/AF_XDP on the
 // media interface where the kernel and NIC take it, the pure-Go sockets
 // otherwise (hal/halselect says which and why; the web page shows it).
-func openMediaPath(cfg config, log *slog.Logger, reg prometheus.Registerer) (hal.PacketPath, error) {
+func openMediaPath(cfg config, log *slog.Logger, reg prometheus.Registerer, report *halselect.Report) (hal.PacketPath, error) {
 	ifname := cfg.MediaIf
 	if ifname == "auto" {
 		ifname = interfaceOf(cfg.PublicIP)
@@ -24,7 +24,7 @@ func openMediaPath(cfg config, log *slog.Logger, reg prometheus.Registerer) (hal
 		sipPort = ap.Port()
 	}
 	return halselect.Open(halselect.Config{Interface: ifname, Listen: netip.IPv4Unspecified(),
-		LowPort: cfg.RTPLow, HighPort: cfg.RTPHigh, SIPPort: sipPort}, halselect.WithLogger(log), halselect.WithRegisterer(reg))
+		LowPort: cfg.RTPLow, HighPort: cfg.RTPHigh, SIPPort: sipPort}, halselect.WithLogger(log), halselect.WithRegisterer(reg), halselect.WithReport(report))
 }
 
 // interfaceOf names the interface that holds addr, "" for loopback or an

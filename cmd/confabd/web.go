@@ -21,6 +21,7 @@ import (
 	"confab/focus/httpapi"
 	"confab/focus/sipfront"
 	"confab/focus/store"
+	"confab/hal/halselect"
 	"confab/metrics"
 	"confab/mixer"
 	"confab/mixer/sdpneg"
@@ -186,6 +187,8 @@ type webDeps struct {
 	pathMetrics *laterRegisterer
 	// health answers /healthz, without a login.
 	health http.Handler
+	// hal is the HAL's driver report, for the Settings page.
+	hal *halselect.Report
 }
 
 func newWebFront(d webDeps) (*webFront, error) {
@@ -202,7 +205,7 @@ func newWebFront(d webDeps) (*webFront, error) {
 		Records: d.db, Engine: d.engine, API: d.api, Metrics: reg.Handler(), Logs: d.logs,
 		Registrations: d.front.Registrations,
 		Runtime: web.Runtime{Version: version(), StartedAt: time.Now(), InUse: d.inUse, Pinned: d.pinned,
-			Domain: d.cfg.Domain, HTTPAddr: d.cfg.HTTP, HTTPSAddr: d.cfg.HTTPS, DataDir: d.cfg.Data},
+			Domain: d.cfg.Domain, HTTPAddr: d.cfg.HTTP, HTTPSAddr: d.cfg.HTTPS, DataDir: d.cfg.Data, HAL: d.hal.List},
 	}, web.WithLogger(d.log), web.WithSetupToken(d.setupToken), web.WithLoginGuard(guard), applianceOption(controlSocket()))
 	if err != nil {
 		return nil, err
