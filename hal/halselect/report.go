@@ -18,9 +18,10 @@ import (
 // prometheus.Collector it exports confab_hal_driver_info{capability,
 // driver, active, reason} = 1. It is safe for concurrent use.
 type Report struct {
-	mu    sync.Mutex
-	lines []hal.DriverStatus
-	desc  *prometheus.Desc
+	mu      sync.Mutex
+	lines   []hal.DriverStatus
+	sources map[hal.Capability]func() []hal.DriverStatus
+	desc    *prometheus.Desc
 }
 
 // NewReport returns an empty report.
@@ -34,6 +35,7 @@ func NewReport() *Report {
 func (r *Report) Set(st hal.DriverStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.sources, st.Capability)
 	for i, l := range r.lines {
 		if l.Capability == st.Capability && l.Driver == st.Driver {
 			r.lines[i] = st
@@ -47,8 +49,24 @@ func (r *Report) Set(st hal.DriverStatus) {
 func (r *Report) SetCapability(c hal.Capability, lines ...hal.DriverStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.sources, c)
 	r.lines = slices.DeleteFunc(r.lines, func(l hal.DriverStatus) bool { return l.Capability == c })
 	r.lines = append(r.lines, lines...)
+}
+
+// Follow has the lines of capability c come from f, asked each time the
+// report is read (those of other capabilities are left out, so one
+// driver's Status can serve several): for a driver whose state changes
+// while it runs (a DSP that faults and is re-probed). It replaces the
+// capability's fixed lines.
+func (r *Report) Follow(c hal.Capability, f func() []hal.DriverStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = slices.DeleteFunc(r.lines, func(l hal.DriverStatus) bool { return l.Capability == c })
+	if r.sources == nil {
+		r.sources = make(map[hal.Capability]func() []hal.DriverStatus)
+	}
+	r.sources[c] = f
 }
 
 // List returns the lines in capability order (packet path, codec, mix,
@@ -56,7 +74,18 @@ func (r *Report) SetCapability(c hal.Capability, lines ...hal.DriverStatus) {
 func (r *Report) List() []hal.DriverStatus {
 	r.mu.Lock()
 	out := slices.Clone(r.lines)
+	srcs := make(map[hal.Capability]func() []hal.DriverStatus, len(r.sources))
+	for c, f := range r.sources {
+		srcs[c] = f
+	}
 	r.mu.Unlock()
+	for c, f := range srcs {
+		for _, l := range f() {
+			if l.Capability == c {
+				out = append(out, l)
+			}
+		}
+	}
 	rank := func(c hal.Capability) int {
 		i := slices.Index([]hal.Capability{hal.CapPacketPath, hal.CapCodec, hal.CapMix, hal.CapPanel, hal.CapWatchdog}, c)
 		if i < 0 {

@@ -39,6 +39,26 @@ func TestReport(t *testing.T) {
 			t.Errorf("order or replacement wrong: %+v", l)
 		}
 	})
+	t.Run("a followed driver is asked each time", func(t *testing.T) {
+		r := halselect.NewReport()
+		healthy := true
+		status := func() []hal.DriverStatus {
+			return []hal.DriverStatus{
+				{Capability: hal.CapCodec, Driver: "dsp-spi", Active: healthy},
+				{Capability: hal.CapMix, Driver: "dsp-spi", Active: healthy},
+			}
+		}
+		r.SetCapability(hal.CapCodec, hal.DriverStatus{Capability: hal.CapCodec, Driver: "go", Active: true})
+		r.Follow(hal.CapCodec, status)
+		r.Follow(hal.CapMix, status)
+		if l := r.List(); len(l) != 2 || !l[0].Active || l[0].Capability != hal.CapCodec || l[1].Capability != hal.CapMix {
+			t.Fatalf("report %+v", l)
+		}
+		healthy = false
+		if c, ok := r.Active(hal.CapCodec); ok {
+			t.Fatalf("codec still active after a fault: %+v", c)
+		}
+	})
 	t.Run("each line is a metric", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(r)
