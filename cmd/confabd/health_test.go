@@ -102,6 +102,25 @@ func TestHealthzFollowsTheDatabase(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+	t.Run("after a good write the next waits, and a failure is seen at the next write", func(t *testing.T) {
+		now := time.Now()
+		c := &dbCheck{db: db, now: func() time.Time { return now }, every: 10 * time.Second}
+		if _, err := c.run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		before, _, _ := db.GetSetting(context.Background(), heartbeatKey)
+		now = now.Add(5 * time.Second)
+		if d, err := c.run(context.Background()); err != nil || !strings.Contains(d, "ago") {
+			t.Fatalf("%q, %v", d, err)
+		}
+		if after, _, _ := db.GetSetting(context.Background(), heartbeatKey); after != before {
+			t.Fatal("written again within 10 s")
+		}
+		now = now.Add(6 * time.Second)
+		if d, err := c.run(context.Background()); err != nil || d != "heartbeat written" {
+			t.Fatalf("%q, %v", d, err)
+		}
+	})
 	t.Run("a closed database is unhealthy", func(t *testing.T) {
 		db.Close()
 		code, rep := healthz(t, hc)

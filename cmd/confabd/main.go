@@ -144,7 +144,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	hc := newHealthChecker(
 		healthCheck{"mixer", (&mixerCheck{stats: engine.Stats, running: engineRunning.Load, stall: 3 * time.Second, now: time.Now}).run},
 		healthCheck{"sip", sipCheck(cfg.SIP)},
-		healthCheck{"database", (&dbCheck{db: db, now: time.Now}).run},
+		healthCheck{"database", (&dbCheck{db: db, now: time.Now, every: heartbeatEvery}).run},
 	)
 	wf, err := newWebFront(webDeps{cfg: cfg, db: db, factory: factory, engine: engine, front: front, api: api, log: log,
 		logs: logs, inUse: settings, pinned: pinned, setupToken: setupToken, pathMetrics: pathMetrics, health: hc, hal: report})
