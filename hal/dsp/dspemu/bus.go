@@ -112,3 +112,16 @@ var (
 	_ gpio.PinIO = &readyPin{}
 	_ gpio.PinIO = &resetPin{}
 )
+
+// Port returns the device as an spi.PortCloser, for periph's spitest.Record
+// and for code that connects to a port itself.
+func (d *Device) Port() spi.PortCloser { return busPort{d} }
+
+type busPort struct{ d *Device }
+
+func (p busPort) String() string                    { return "dspemu" }
+func (p busPort) Close() error                      { return nil }
+func (p busPort) LimitSpeed(physic.Frequency) error { return nil }
+func (p busPort) Connect(physic.Frequency, spi.Mode, int) (spi.Conn, error) {
+	return busConn(p), nil
+}
