@@ -283,11 +283,12 @@ func (d *Driver) usable() error {
 }
 
 // fail counts a fault, marks the device unhealthy and starts the re-probe.
-// Called with mu held.
+// A refusal from the device where none can be (no channel, say, in answer
+// to a batch) is a protocol fault. Called with mu held.
 func (d *Driver) fail(err error) error {
 	k := kindOf(err)
 	if k < 0 {
-		return err // not the device's fault (a bad request of ours, say)
+		err, k = errDevBad, FaultProtocol
 	}
 	d.st.faults[k].Add(1)
 	if d.healthy.Swap(false) {

@@ -1,6 +1,7 @@
 package dsp
 
 import (
+	"errors"
 	"time"
 
 	"confab/hal"
@@ -63,6 +64,9 @@ func (c codecSide) Open(spec hal.ChannelSpec) (hal.ChannelID, error) {
 	w.U32(uint32(spec.Rate))
 	w.U32(uint32(max(spec.Bitrate, 0)))
 	_, p, err := d.transact(wire.TypeOpen, w.N)
+	if errors.Is(err, hal.ErrNoChannel) || errors.Is(err, hal.ErrUnsupported) {
+		return 0, err // the device's answer, not a fault
+	}
 	if err != nil {
 		return 0, d.fail(err)
 	}
