@@ -1,0 +1,122 @@
+package dspemu
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"confab/hal/dsp/wire"
+)
+
+// WaitReady waits up to timeout for READY to be high.
+func (d *Device) WaitReady(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if d.readyLevel() {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-d.readyEdge:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Serve answers hosts on ln with the socket transport of
+// docs/dsp-protocol.md §8, one connection at a time (there is one bus),
+// until ln is closed.
+func (d *Device) Serve(ln net.Listener) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		err = d.ServeConn(c)
+		c.Close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			// A host that sends garbage loses its connection; the
+			// device carries on.
+			continue
+		}
+	}
+}
+
+// ServeConn answers one host connection until it closes or breaks the
+// framing.
+func (d *Device) ServeConn(c net.Conn) error {
+	br := bufio.NewReader(c)
+	bw := bufio.NewWriter(c)
+	var w, r []byte
+	var hdr [8]byte
+	for {
+		op, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		status := byte(wire.SockOK)
+		var out []byte
+		switch op {
+		case wire.SockTx:
+			if _, err := io.ReadFull(br, hdr[:8]); err != nil {
+				return err
+			}
+			wl, rl := binary.LittleEndian.Uint32(hdr[:]), binary.LittleEndian.Uint32(hdr[4:])
+			if wl > wire.SockMaxTx || rl > wire.SockMaxTx {
+				return fmt.Errorf("dspemu: transaction of %d/%d bytes", wl, rl)
+			}
+			w, r = grow(w, int(wl)), grow(r, int(rl))
+			if _, err := io.ReadFull(br, w); err != nil {
+				return err
+			}
+			if err := d.Tx(w, r); err != nil {
+				status = wire.SockErr
+			}
+			out = r
+		case wire.SockReady:
+		case wire.SockWait:
+			if _, err := io.ReadFull(br, hdr[:4]); err != nil {
+				return err
+			}
+			us := binary.LittleEndian.Uint32(hdr[:])
+			d.WaitReady(time.Duration(min(us, 10_000_000)) * time.Microsecond)
+		case wire.SockReset:
+			lv, err := br.ReadByte()
+			if err != nil {
+				return err
+			}
+			d.HoldReset(lv == 0)
+		default:
+			return fmt.Errorf("dspemu: unknown socket op 0x%02x", op)
+		}
+		rd := byte(0)
+		if d.readyLevel() {
+			rd = 1
+		}
+		bw.WriteByte(status)
+		bw.WriteByte(rd)
+		bw.Write(out)
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
