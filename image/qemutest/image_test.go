@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,7 +229,8 @@ type status struct {
 	Watchdog   string `json:"watchdog"`
 	RolledBack string `json:"rolled_back"`
 	Network    struct {
-		Source string `json:"source"`
+		Source   string `json:"source"`
+		Hostname string `json:"hostname"`
 	} `json:"network"`
 }
 
@@ -289,6 +293,66 @@ func (b *box) upload(path string) {
 	b.t.Logf("installed: %s", bytes.TrimSpace(data))
 	if code, data := b.api("POST", "/api/v1/system/reboot", nil); code != http.StatusAccepted {
 		b.t.Fatalf("POST /api/v1/system/reboot: %d %s", code, data)
+	}
+}
+
+// page is a browser on the web page, logged in: the System page's forms
+// as they post without JavaScript.
+func (b *box) page() *http.Client {
+	b.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Minute, Transport: b.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.PostForm(fmt.Sprintf("https://127.0.0.1:%d/login", b.https), url.Values{"password": {adminPassword}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("login: %d", res.StatusCode)
+	}
+	return c
+}
+
+// pagePost posts to the page and returns the status and the page.
+func (b *box) pagePost(c *http.Client, path, contentType string, body io.Reader) (int, string) {
+	b.t.Helper()
+	res, err := c.Post(fmt.Sprintf("https://127.0.0.1:%d%s", b.https, path), contentType, body)
+	if err != nil {
+		b.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(data)
+}
+
+// uploadOnPage installs a bundle with the System page's form and reboots
+// with its button.
+func (b *box) uploadOnPage(c *http.Client, path, version string) {
+	b.t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, err := mw.CreateFormFile("bundle", filepath.Base(path))
+		if err == nil {
+			_, err = io.Copy(fw, f)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	code, page := b.pagePost(c, "/system/update", mw.FormDataContentType(), pr)
+	if code != 200 || !strings.Contains(page, "Version "+version+" was verified and written to slot") {
+		b.t.Fatalf("the System page's upload: %d\n%s", code, page)
+	}
+	if code, page := b.pagePost(c, "/system/reboot", "application/x-www-form-urlencoded", strings.NewReader("")); code != http.StatusAccepted {
+		b.t.Fatalf("the System page's reboot: %d\n%s", code, page)
 	}
 }
 
@@ -442,9 +506,15 @@ func TestImage(t *testing.T) {
 	}) {
 		return
 	}
-	if !t.Run("an update is installed in slot b, boots once and is committed", func(t *testing.T) {
+	if !t.Run("an update is installed in slot b with the System page, boots once and is committed", func(t *testing.T) {
 		mark := vm.Mark()
-		b.upload(im.v2)
+		page := b.page()
+		// A host name set on the page applies at the next boot.
+		if code, body := b.pagePost(page, "/system/network", "application/x-www-form-urlencoded",
+			strings.NewReader(url.Values{"mode": {"dhcp"}, "hostname": {"bridge-test"}}.Encode())); code != http.StatusSeeOther {
+			t.Fatalf("the System page's network form: %d\n%s", code, body)
+		}
+		b.uploadOnPage(page, im.v2, "2.0.0-test")
 		waitReady(t, vm, "2.0.0-test", "b")
 		// The commit and the ready line follow the same first health check,
 		// in either order.
@@ -454,8 +524,17 @@ func TestImage(t *testing.T) {
 			t.Fatalf("%v\nconsole:\n%s", err, vm.Tail(40))
 		}
 		st := b.status()
-		if st.Slot != "b" || !st.Committed || st.Version != "2.0.0-test" {
+		if st.Slot != "b" || !st.Committed || st.Version != "2.0.0-test" || st.Network.Hostname != "bridge-test" {
 			t.Fatalf("status %+v", st)
+		}
+		res, err := b.page().Get(fmt.Sprintf("https://127.0.0.1:%d/system", b.https))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), `id="sw-version">2.0.0-test`) || !strings.Contains(string(body), `badge ok">committed`) {
+			t.Fatalf("the System page after the update:\n%s", body)
 		}
 		if got := strings.Join(b.conferenceNumbers(), ","); !strings.Contains(got, "7001") || !strings.Contains(got, "7002") {
 			t.Fatalf("conferences after the update: %s", got)
@@ -474,6 +553,15 @@ func TestImage(t *testing.T) {
 		st := b.status()
 		if st.Slot != "b" || st.RolledBack != "3.0.0-bad" || !st.Committed {
 			t.Fatalf("status %+v", st)
+		}
+		res, err := b.page().Get(fmt.Sprintf("https://127.0.0.1:%d/system", b.https))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), "The update to version 3.0.0-bad failed its trial and was rolled back") {
+			t.Fatalf("the System page after the rollback:\n%s", body)
 		}
 		if got := strings.Join(b.conferenceNumbers(), ","); !strings.Contains(got, "7001") {
 			t.Fatalf("conferences after the rollback: %s", got)
