@@ -1,11 +1,13 @@
 // Package e2e drives the web page of a real confabd in headless Chromium:
 // first-start setup with the console's token, login, a conference made
 // with the form, real SIP callers joining it, the live dashboard, the mute
-// button and what the other callers hear, logout.
+// button and what the other callers hear, logout; and the System page
+// uploading a signed update bundle, with its progress bar, to an appliance
+// init's control API served by the test (system_test.go).
 //
 // It needs Debian's chromium package (make test installs it) and builds
 // confabd itself. CONFAB_SCREENSHOTS=DIR writes the dashboard,
-// conferences and settings pages there as PNG (docs/ is made that way).
+// conferences, settings and system pages there as PNG (docs/ is made that way).
 package e2e
 
 import (

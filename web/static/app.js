@@ -83,6 +83,8 @@ document.addEventListener("submit", (e) => {
       show("The file is larger than " + Math.round(max / 1048576) + " MiB; it is not a Confab update.", false);
       return;
     }
+    const lastFailed = document.getElementById("update-last-failed");
+    if (lastFailed) lastFailed.hidden = true;
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("Accept", "application/json");
