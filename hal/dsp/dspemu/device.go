@@ -208,72 +208,88 @@ func (d *Device) Tx(w, r []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := max(len(w), len(r))
-	for i := 0; i < n; i++ {
-		var in, out byte
-		if i < len(w) {
-			in = w[i]
-		}
-		if d.inReset {
+	if d.inReset {
+		clear(r)
+		return nil
+	}
+	for i := 0; i < n; {
+		if d.rxLen > 0 {
+			// Inside a request: take as much of it as w holds (MISO
+			// shifts out 0x00 meanwhile).
+			k := min(d.rxLen-d.rxN, n-i)
+			if i < len(w) {
+				k = min(k, len(w)-i)
+				copy(d.rx[d.rxN:], w[i:i+k])
+			} else {
+				clear(d.rx[d.rxN : d.rxN+k])
+			}
 			if i < len(r) {
-				r[i] = 0
+				clear(r[i:min(i+k, len(r))])
+			}
+			d.rxN += k
+			i += k
+			if d.rxN == d.rxLen {
+				d.received()
 			}
 			continue
 		}
-		if d.rxLen == 0 && in != wire.Magic0 {
-			// Idle receiver: shift the response out.
-			if d.txPos < d.txLen {
-				out = d.tx[d.txPos]
-				d.txPos++
-			}
-		} else {
-			d.receive(in)
+		// Idle receiver: shift the response out until a request starts.
+		var in byte
+		if i < len(w) {
+			in = w[i]
+		}
+		if in == wire.Magic0 {
+			// A request starts. Whatever response was pending is
+			// dropped, and READY falls until this request is answered.
+			d.rxLen, d.rxN = wire.HeaderLen, 0
+			d.txLen, d.txPos = 0, 0
+			d.setReady(false)
+			continue
+		}
+		if i >= len(w) {
+			// Filler to the end: the rest of the read in one copy.
+			m := copy(r[i:], d.tx[d.txPos:d.txLen])
+			d.txPos += m
+			clear(r[i+m:])
+			break
+		}
+		var out byte
+		if d.txPos < d.txLen {
+			out = d.tx[d.txPos]
+			d.txPos++
 		}
 		if i < len(r) {
 			r[i] = out
 		}
+		i++
 	}
 	return nil
 }
 
-// receive feeds one MOSI byte to the receiver (§5.2).
-func (d *Device) receive(b byte) {
-	if d.rxLen == 0 {
-		// Magic0: a request starts. Whatever response was pending is
-		// dropped, and READY falls until this request is answered.
-		d.rxLen = wire.HeaderLen
-		d.rxN = 0
-		d.txLen, d.txPos = 0, 0
-		d.setReady(false)
-	}
-	d.rx[d.rxN] = b
-	d.rxN++
-	if d.rxN < d.rxLen {
-		return
-	}
+// received handles a complete header or a complete frame (§5.2).
+func (d *Device) received() {
 	if d.rxLen == wire.HeaderLen {
 		h, err := wire.ParseHeader(d.rx[:wire.HeaderLen], d.lim.MaxPayload)
-		if err != nil {
-			d.rxLen, d.rxN = 0, 0
-			if err == wire.ErrMagic {
-				// A stray 0xD5 in line noise: not a frame.
-				d.setReady(true)
-				return
-			}
-			d.stats.BadFrames++
-			code := wire.CodeBadFrame
-			switch err {
-			case wire.ErrLength:
-				code = wire.CodeTooBig
-			case wire.ErrVersion:
-				code = wire.CodeVersion
-			}
-			d.respondError(h.Seq, h.Type, code, 0)
+		if err == nil {
+			d.rxLen = wire.FrameLen(int(h.Len))
 			return
 		}
-		d.rxLen = wire.FrameLen(int(h.Len))
-		if d.rxN < d.rxLen {
+		d.rxLen, d.rxN = 0, 0
+		if err == wire.ErrMagic {
+			// A stray 0xD5 in line noise: not a frame.
+			d.setReady(true)
 			return
 		}
+		d.stats.BadFrames++
+		code := wire.CodeBadFrame
+		switch err {
+		case wire.ErrLength:
+			code = wire.CodeTooBig
+		case wire.ErrVersion:
+			code = wire.CodeVersion
+		}
+		d.respondError(h.Seq, h.Type, code, 0)
+		return
 	}
 	frame := d.rx[:d.rxLen]
 	d.rxLen, d.rxN = 0, 0

@@ -1,6 +1,21 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+// littleEndian is true on hosts whose int16 is already the wire's byte
+// order, where PCM moves with one copy instead of a loop per sample.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// pcmBytes views s as its bytes in memory.
+func pcmBytes(s []int16) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 2*len(s))
+}
 
 // Writer appends little-endian fields to a caller-owned buffer. It never
 // grows the buffer: a write that does not fit sets Over and is dropped, so
@@ -56,6 +71,11 @@ func (w *Writer) PCM(s []int16) {
 		return
 	}
 	b := w.B[w.N : w.N+2*len(s)]
+	if littleEndian {
+		copy(b, pcmBytes(s))
+		w.N += len(b)
+		return
+	}
 	for i, v := range s {
 		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
 	}
@@ -132,6 +152,10 @@ func (r *Reader) Bytes(n int) []byte {
 func (r *Reader) PCM(dst []int16) {
 	b := r.Bytes(2 * len(dst))
 	if b == nil {
+		return
+	}
+	if littleEndian {
+		copy(pcmBytes(dst), b)
 		return
 	}
 	for i := range dst {
