@@ -20,6 +20,7 @@ import (
 
 	"confab/hal"
 	"confab/hal/dsp/wire"
+	"confab/mixer/offload"
 )
 
 // Engines is the work a Device does: the pure-Go engines in the emulator,
@@ -134,10 +135,25 @@ type Stats struct {
 	Requests, Responses, BadFrames, Boots uint64
 }
 
+// New returns a device doing its work on the mixer's pure-Go engines
+// (mixer/offload), sized to the device's limits: the emulator proper.
+func New(opts ...Option) *Device {
+	o := defaults()
+	for _, f := range opts {
+		f(&o)
+	}
+	eng := offload.New(offload.WithMaxChannels(o.limits.MaxChannels), offload.WithMaxInputs(o.limits.MaxInputs))
+	return NewDevice(Engines{Codec: eng, Mix: eng}, opts...)
+}
+
+func defaults() options {
+	return options{limits: DefaultLimits(), bootID: 0x0B007001, name: "confab-dspemu"}
+}
+
 // NewDevice returns a powered-up device that has booted once and waits for
 // HELLO, with READY high.
 func NewDevice(eng Engines, opts ...Option) *Device {
-	o := options{limits: DefaultLimits(), bootID: 0x0B007001, name: "confab-dspemu"}
+	o := defaults()
 	for _, f := range opts {
 		f(&o)
 	}

@@ -3,6 +3,7 @@ package dspemu_test
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"periph.io/x/conn/v3/gpio"
 
@@ -261,7 +262,7 @@ func TestFaultHooks(t *testing.T) {
 		d, _ := newDev()
 		d.StallNext(100)
 		d.Tx(request(wire.TypeHello, 0, []byte{1, 0, 1, 0}), nil)
-		if d.Ready().Read() != gpio.Low || d.Ready().WaitForEdge(0) {
+		if d.Ready().Read() != gpio.Low || d.WaitReady(time.Millisecond) {
 			t.Fatal("READY high while stalled")
 		}
 		d.Reset().Out(gpio.Low)

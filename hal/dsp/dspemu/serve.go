@@ -33,9 +33,19 @@ func (d *Device) WaitReady(timeout time.Duration) bool {
 }
 
 // Serve answers hosts on ln with the socket transport of
-// docs/dsp-protocol.md §8, one connection at a time (there is one bus),
-// until ln is closed.
+// docs/dsp-protocol.md §8 until ln is closed. There is one bus, so one host:
+// a new connection replaces the one before it (a restarted confabd does
+// not wait for its dead predecessor to time out).
 func (d *Device) Serve(ln net.Listener) error {
+	var cur net.Conn
+	var done chan struct{}
+	stop := func() {
+		if cur != nil {
+			cur.Close()
+			<-done
+		}
+	}
+	defer stop()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -44,13 +54,15 @@ func (d *Device) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		err = d.ServeConn(c)
-		c.Close()
-		if err != nil && !errors.Is(err, io.EOF) {
-			// A host that sends garbage loses its connection; the
+		stop()
+		cur, done = c, make(chan struct{})
+		go func(c net.Conn, done chan struct{}) {
+			defer close(done)
+			// A host that breaks the framing loses its connection; the
 			// device carries on.
-			continue
-		}
+			d.ServeConn(c)
+			c.Close()
+		}(c, done)
 	}
 }
 

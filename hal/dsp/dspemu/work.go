@@ -6,6 +6,8 @@ import (
 
 	"confab/hal"
 	"confab/hal/dsp/wire"
+	"confab/mixer/codec"
+	"confab/mixer/offload"
 )
 
 // open answers OPEN (§4.3).
@@ -86,8 +88,12 @@ func status(err error) wire.Status {
 	switch {
 	case err == nil:
 		return wire.StatusOK
-	case errors.Is(err, hal.ErrNoChannel):
+	case errors.Is(err, hal.ErrNoChannel), errors.Is(err, offload.ErrWrongKind):
 		return wire.StatusNoChannel
+	case errors.Is(err, codec.ErrFrameSize):
+		return wire.StatusFrameSize
+	case errors.Is(err, codec.ErrShortBuffer):
+		return wire.StatusShort
 	}
 	return wire.StatusBadPayload
 }
