@@ -395,3 +395,25 @@ func TestNetworkForm(t *testing.T) {
 		}
 	})
 }
+
+// FuzzNetworkForm feeds arbitrary form values to the network form: it
+// must never panic, and whatever it accepts must be settings the control
+// API accepts too.
+func FuzzNetworkForm(f *testing.F) {
+	f.Add("static", "bridge-2", "192.168.1.20/24", "192.168.1.1", "9.9.9.9, 1.1.1.1")
+	f.Add("dhcp", "", "", "", "")
+	f.Add("dhcp", "a-b", "10.0.0.1/8", "10.255.255.254", "10.0.0.2;10.0.0.3")
+	f.Add("static", "x", "::1/128", "::2", "fe80::1%eth0")
+	f.Add("static", "", "192.168.1.255/24", "", "")
+	f.Fuzz(func(t *testing.T, mode, host, addr, gw, dns string) {
+		form := url.Values{"mode": {mode}, "hostname": {host}, "address": {addr}, "gateway": {gw}, "dns": {dns}}
+		r := httptest.NewRequest("POST", "/system/network", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		cfg, _, fields := readNetworkForm(r, netconf.Default())
+		if len(fields) == 0 {
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("the form accepted %v, which the control API refuses: %v", form, err)
+			}
+		}
+	})
+}
