@@ -176,6 +176,8 @@ func TestFaultsFailTheBatchAtOnceAndTheDeviceComesBack(t *testing.T) {
 		{"a corrupted response CRC", func(d *dspemu.Device) { d.CorruptNext(1) }, dsp.ErrCRC, dsp.FaultCRC},
 		{"a READY line that never rises", func(d *dspemu.Device) { d.StallNext(1 << 30) }, dsp.ErrTimeout, dsp.FaultTimeout},
 		{"a device restart mid-conference", func(d *dspemu.Device) { d.Restart() }, dsp.ErrDeviceReset, dsp.FaultReset},
+		{"a response with another sequence number", func(d *dspemu.Device) { d.MisnumberNext(1) }, dsp.ErrSequence, dsp.FaultSequence},
+		{"a device held in reset (no frame where a response was due)", func(d *dspemu.Device) { d.HoldReset(true); d.HoldReset(false) }, dsp.ErrDeviceReset, dsp.FaultReset},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, dsp.WithTimeout(5*time.Millisecond), dsp.WithBackoff(time.Millisecond, 10*time.Millisecond))

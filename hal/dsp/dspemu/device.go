@@ -118,6 +118,7 @@ type Device struct {
 	// Fault injection.
 	corrupt int
 	stall   int
+	misnum  int
 
 	// Scratch for the engines.
 	jobs  []hal.CodecJob
@@ -371,6 +372,10 @@ func (d *Device) handle(frame []byte) {
 
 // respond seals the response whose payload is in place and raises READY.
 func (d *Device) respond(seq uint32, typ wire.Type, n int) {
+	if d.misnum > 0 {
+		d.misnum--
+		seq++
+	}
 	f := wire.Seal(d.tx, typ, seq, n)
 	if d.corrupt > 0 {
 		d.corrupt--
@@ -431,6 +436,14 @@ func (d *Device) HoldReset(on bool) {
 func (d *Device) CorruptNext(n int) {
 	d.mu.Lock()
 	d.corrupt = n
+	d.mu.Unlock()
+}
+
+// MisnumberNext gives the next n responses the sequence number after their
+// request's, as a response left over from another exchange would carry.
+func (d *Device) MisnumberNext(n int) {
+	d.mu.Lock()
+	d.misnum = n
 	d.mu.Unlock()
 }
 
