@@ -24,8 +24,8 @@
 // nothing. A button that is already pressed when the panel starts (stuck,
 // or held through a power cycle) counts only after it has been released.
 //
-// Buttons are wired to ground and read with the internal pull-up: pressed
-// is low. Presses are edge-triggered (gpio.BothEdges) and debounced: a
+// Buttons are wired to ground and read with the internal pull-up (or the
+// board's own, where the GPIO driver cannot set one): pressed is low. Presses are edge-triggered (gpio.BothEdges) and debounced: a
 // level counts once no edge has come for the debounce time (30 ms). LEDs
 // are driven high for on.
 //
@@ -179,7 +179,12 @@ func New(pins Pins, confs Conferences, reset func() error, opts ...Option) (*Pan
 			continue
 		}
 		if err := b.In(gpio.PullUp, gpio.BothEdges); err != nil {
-			return nil, fmt.Errorf("panel: button %s: %w", b, err)
+			// Some GPIO drivers (sysfs) cannot set a pull: the board
+			// then needs its own pull-up resistor.
+			if err2 := b.In(gpio.PullNoChange, gpio.BothEdges); err2 != nil {
+				return nil, fmt.Errorf("panel: button %s: %w", b, err)
+			}
+			p.log.Warn("no internal pull-up on this GPIO driver: the button needs a pull-up resistor", "pin", b.String(), "err", err)
 		}
 	}
 	p.statusSince = p.now()

@@ -2,6 +2,7 @@ package panel
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,6 +332,15 @@ func TestNew(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	t.Run("a GPIO driver without pulls leaves the pull to the board", func(t *testing.T) {
+		b := &noPull{Pin: button("GPIO13")}
+		if _, err := New(Pins{Mute: b}, &fakeConferences{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if b.P != gpio.PullNoChange {
+			t.Fatalf("pull %v", b.P)
+		}
+	})
 	t.Run("the conference LED starts dark and the status LED booting", func(t *testing.T) {
 		s, a := led("status"), led("active")
 		a.L = gpio.High
@@ -341,4 +351,14 @@ func TestNew(t *testing.T) {
 			t.Fatalf("conference LED %v, status LED %v", level(a), level(s))
 		}
 	})
+}
+
+// noPull is a pin whose driver cannot set a pull, as sysfs GPIO.
+type noPull struct{ *gpiotest.Pin }
+
+func (p *noPull) In(pull gpio.Pull, edge gpio.Edge) error {
+	if pull != gpio.PullNoChange {
+		return errors.New("pull not supported")
+	}
+	return p.Pin.In(pull, edge)
 }
