@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"confab/hal"
 	"confab/hal/dsp"
@@ -246,5 +250,30 @@ func TestStatusAndStatsFollowTheDevice(t *testing.T) {
 	r.drv.Close()
 	if err := r.off.Mix.Mix(nil); !errors.Is(err, dsp.ErrClosed) || r.off.Healthy() {
 		t.Errorf("after Close: %v", err)
+	}
+}
+
+func TestTheCollectorExportsFaultsByKind(t *testing.T) {
+	r := newRig(t, dsp.WithBackoff(time.Hour, time.Hour))
+	r.dev.CorruptNext(1)
+	r.off.Mix.Mix(nil)
+	r.off.Mix.Mix([]hal.MixJob{{Full: make([]int16, 4)}})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.drv.Collector())
+	want := `
+# HELP confab_dsp_faults_total Device faults that sent batches back to the pure-Go engines, by kind.
+# TYPE confab_dsp_faults_total counter
+confab_dsp_faults_total{kind="bus"} 0
+confab_dsp_faults_total{kind="crc"} 1
+confab_dsp_faults_total{kind="protocol"} 0
+confab_dsp_faults_total{kind="reset"} 0
+confab_dsp_faults_total{kind="sequence"} 0
+confab_dsp_faults_total{kind="timeout"} 0
+# HELP confab_dsp_healthy 1 while batches go to the device, 0 while the pure-Go engines do the work.
+# TYPE confab_dsp_healthy gauge
+confab_dsp_healthy 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "confab_dsp_faults_total", "confab_dsp_healthy"); err != nil {
+		t.Error(err)
 	}
 }
