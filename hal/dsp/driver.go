@@ -225,6 +225,12 @@ func (d *Driver) transact(typ wire.Type, n int) (wire.Header, []byte, error) {
 	d.seq++
 	d.st.transactions.Add(1)
 	frame := wire.Seal(d.txbuf, typ, seq, n)
+	// A request goes out only while READY is high (§5.1): a device still
+	// busy with an abandoned request, or booting, is waited for as long
+	// as for a response.
+	if !d.waitReady(d.o.timeout) {
+		return wire.Header{}, nil, ErrTimeout
+	}
 	for off := 0; off < len(frame); off += d.o.maxTx {
 		if err := d.conn.Tx(frame[off:min(off+d.o.maxTx, len(frame))], nil); err != nil {
 			return wire.Header{}, nil, fmt.Errorf("%w: %w", ErrBus, err)
