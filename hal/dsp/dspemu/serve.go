@@ -12,6 +12,10 @@ import (
 	"confab/hal/dsp/wire"
 )
 
+// maxSockWait bounds a host's SockWait, in microseconds: no driver waits
+// for READY longer than a second.
+const maxSockWait = 1_000_000
+
 // WaitReady waits up to timeout for READY to be high.
 func (d *Device) WaitReady(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
@@ -103,7 +107,7 @@ func (d *Device) ServeConn(c net.Conn) error {
 				return err
 			}
 			us := binary.LittleEndian.Uint32(hdr[:])
-			d.WaitReady(time.Duration(min(us, 10_000_000)) * time.Microsecond)
+			d.WaitReady(time.Duration(min(us, maxSockWait)) * time.Microsecond)
 		case wire.SockReset:
 			lv, err := br.ReadByte()
 			if err != nil {
