@@ -395,6 +395,9 @@ func (d *Driver) Close() error {
 	}
 	close(d.stop)
 	d.wg.Wait()
+	// Wait for a batch still on the bus before the bus goes away.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.o.closer != nil {
 		return d.o.closer()
 	}
