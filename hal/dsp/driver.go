@@ -199,7 +199,14 @@ func (d *Driver) waitReady(timeout time.Duration) bool {
 	if d.ready.Read() == gpio.High {
 		return true
 	}
-	deadline := time.Now().Add(timeout)
+	return d.waitReadyUntil(time.Now().Add(timeout))
+}
+
+// waitReadyUntil waits until deadline for READY to be high.
+func (d *Driver) waitReadyUntil(deadline time.Time) bool {
+	if d.ready.Read() == gpio.High {
+		return true
+	}
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -225,10 +232,12 @@ func (d *Driver) transact(typ wire.Type, n int) (wire.Header, []byte, error) {
 	d.seq++
 	d.st.transactions.Add(1)
 	frame := wire.Seal(d.txbuf, typ, seq, n)
-	// A request goes out only while READY is high (§5.1): a device still
-	// busy with an abandoned request, or booting, is waited for as long
-	// as for a response.
-	if !d.waitReady(d.o.timeout) {
+	// One bound for the whole exchange, so a batch fails within the
+	// timeout whatever holds it up. A request goes out only while READY
+	// is high (§5.1): a device still busy with an abandoned request, or
+	// booting, is waited for.
+	deadline := time.Now().Add(d.o.timeout)
+	if !d.waitReadyUntil(deadline) {
 		return wire.Header{}, nil, ErrTimeout
 	}
 	for off := 0; off < len(frame); off += d.o.maxTx {
@@ -237,7 +246,7 @@ func (d *Driver) transact(typ wire.Type, n int) (wire.Header, []byte, error) {
 		}
 	}
 	d.st.bytesOut.Add(uint64(len(frame)))
-	if !d.waitReady(d.o.timeout) {
+	if !d.waitReadyUntil(deadline) {
 		return wire.Header{}, nil, ErrTimeout
 	}
 	hb := d.rxbuf[:wire.HeaderLen]
