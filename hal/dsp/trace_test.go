@@ -127,7 +127,79 @@ func checkSession(t *testing.T, res sessionResult) {
 	}
 }
 
-func TestTraceOfASessionIsByteExact(t *testing.T) {
+// restartSession: HELLO, OPEN, DECODE, then the device restarts on its own
+// (a watchdog): the next DECODE is answered "not ready" (a reset fault),
+// the re-probe says HELLO, the old channel is stale, a new one decodes.
+func restartSession(t *testing.T, c spi.Conn, ready, reset gpio.PinIO, restart func()) sessionResult {
+	t.Helper()
+	drv, err := dsp.New(c, ready, reset, dsp.WithLogger(quiet()), dsp.WithResetPulse(time.Microsecond),
+		dsp.WithBackoff(time.Hour, time.Hour))
+	if err != nil {
+		t.Fatalf("dsp.New: %v", err)
+	}
+	defer drv.Close()
+	off := drv.Offload()
+	spec := hal.ChannelSpec{Codec: "PCMA", Rate: 8000, Frame: 10 * time.Millisecond}
+	ch, err := off.Codec.Open(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := goEncode(t, "PCMA", 8000, tone(80, 8000, 700, 5000))
+	dj := []hal.CodecJob{{Channel: ch, Payload: payload, PCM: make([]int16, 80)}}
+	if err := off.Codec.Decode(dj); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	var res sessionResult
+	res.decoded = slices.Clone(dj[0].PCM[:dj[0].N])
+	restart()
+	res.crcErr = off.Codec.Decode(dj) // here: the reset fault
+	if err := drv.Probe(); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if err := off.Codec.Decode(dj); !errors.Is(err, dsp.ErrStaleChannel) {
+		t.Fatalf("decode on the old channel: %v", err)
+	}
+	if dj[0].Channel, err = off.Codec.Open(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Codec.Decode(dj); err != nil {
+		t.Fatalf("decode after the restart: %v", err)
+	}
+	res.afterCRC = dj[0].PCM[:dj[0].N]
+	if s := drv.Stats(); s.Faults[dsp.FaultReset] != 1 {
+		t.Errorf("reset faults %d", s.Faults[dsp.FaultReset])
+	}
+	return res
+}
+
+func checkRestart(t *testing.T, res sessionResult) {
+	t.Helper()
+	want := goDecode(t, "PCMA", 8000, goEncode(t, "PCMA", 8000, tone(80, 8000, 700, 5000)), 80)
+	if !slices.Equal(res.decoded, want) || !slices.Equal(res.afterCRC, want) {
+		t.Error("decoded frame differs from the Go decoder's")
+	}
+	if !errors.Is(res.crcErr, dsp.ErrDeviceReset) {
+		t.Errorf("decode after the restart: %v, want ErrDeviceReset", res.crcErr)
+	}
+}
+
+type traced struct {
+	file  string
+	run   func(t *testing.T, c spi.Conn, ready, reset gpio.PinIO, fault func()) sessionResult
+	fault func(*dspemu.Device)
+	check func(*testing.T, sessionResult)
+}
+
+func TestTracesOfSessionsAreByteExact(t *testing.T) {
+	for _, tc := range []traced{
+		{traceFile, session, func(d *dspemu.Device) { d.CorruptNext(1) }, checkSession},
+		{"testdata/restart.trace", restartSession, func(d *dspemu.Device) { d.Restart() }, checkRestart},
+	} {
+		t.Run(tc.file, func(t *testing.T) { testTrace(t, tc) })
+	}
+}
+
+func testTrace(t *testing.T, tc traced) {
 	if *update {
 		dev := dspemu.NewDevice(engines())
 		rec := &spitest.Record{Port: dev.Port()}
@@ -135,12 +207,12 @@ func TestTraceOfASessionIsByteExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkSession(t, session(t, c, dev.Ready(), dev.Reset(), func() { dev.CorruptNext(1) }))
-		if err := writeTrace(traceFile, rec.Ops); err != nil {
+		tc.check(t, tc.run(t, c, dev.Ready(), dev.Reset(), func() { tc.fault(dev) }))
+		if err := writeTrace(tc.file, rec.Ops); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ops, err := readTrace(traceFile)
+	ops, err := readTrace(tc.file)
 	if err != nil {
 		t.Fatalf("reading the trace (go test -run Trace -update records it): %v", err)
 	}
@@ -152,7 +224,7 @@ func TestTraceOfASessionIsByteExact(t *testing.T) {
 		}
 		ready := &gpiotest.Pin{N: "READY", L: gpio.High}
 		reset := &gpiotest.Pin{N: "RESET", L: gpio.High}
-		checkSession(t, session(t, c, ready, reset, func() {}))
+		tc.check(t, tc.run(t, c, ready, reset, func() {}))
 		if err := pb.Close(); err != nil {
 			t.Errorf("trace not consumed: %v", err)
 		}
@@ -161,7 +233,7 @@ func TestTraceOfASessionIsByteExact(t *testing.T) {
 		dev := dspemu.NewDevice(engines())
 		rec := &spitest.Record{Port: dev.Port()}
 		c, _ := rec.Connect(8*physic.MegaHertz, spi.Mode0, 8)
-		session(t, c, dev.Ready(), dev.Reset(), func() { dev.CorruptNext(1) })
+		tc.run(t, c, dev.Ready(), dev.Reset(), func() { tc.fault(dev) })
 		if len(rec.Ops) != len(ops) {
 			t.Fatalf("%d transactions, the trace has %d", len(rec.Ops), len(ops))
 		}
