@@ -18,7 +18,7 @@ import (
 // TestTheBuiltEmulatorAsAProcess builds confab-dspemu, runs it, and drives
 // it with the driver over its socket, as an operator's manual run does:
 // decode, SIGUSR2 (a CRC fault), recovery, SIGTERM (clean exit, socket
-// removed).
+// removed), and a new process the driver finds again.
 func TestTheBuiltEmulatorAsAProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the command")
@@ -79,6 +79,9 @@ func TestTheBuiltEmulatorAsAProcess(t *testing.T) {
 	if s := drv.Stats(); s.Faults[dsp.FaultCRC] != 1 || s.Recoveries != 1 {
 		t.Errorf("stats %+v", s)
 	}
+	if jobs[0].Channel, err = off.Codec.Open(spec); err != nil {
+		t.Fatalf("reopen after the recovery: %v", err)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:
@@ -90,5 +93,30 @@ func TestTheBuiltEmulatorAsAProcess(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left: %v", err)
+	}
+
+	// With the emulator gone the next batch faults on the bus; a new
+	// emulator process on the same socket is a device that was reset,
+	// and the driver's re-probe finds it.
+	if err := off.Codec.Decode(jobs); !errors.Is(err, dsp.ErrBus) {
+		t.Fatalf("decode with the emulator gone: %v, want a bus fault", err)
+	}
+	again := exec.Command(bin, "-listen", sock)
+	again.Stderr = os.Stderr
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { again.Process.Signal(syscall.SIGTERM); again.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); !off.Healthy(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery on the new process: %+v", drv.Stats())
+		}
+	}
+	if ch, err = off.Codec.Open(spec); err != nil {
+		t.Fatal(err)
+	}
+	jobs[0].Channel = ch
+	if err := off.Codec.Decode(jobs); err != nil || jobs[0].N != 320 {
+		t.Fatalf("decode on the new process: %v", err)
 	}
 }
