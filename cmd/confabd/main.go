@@ -188,7 +188,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 		log.Error("watchdog", "reason", dogStatus.Reason)
 	}
 	if pnl != nil {
-		go showHealth(runCtx, pnl, hc)
+		go showHealth(runCtx, pnl, hc, 2*time.Second)
 	}
 	report.Log(log)
 	fmt.Fprintf(console, "confabd ready: SIP udp+tcp %s, HTTP %s, RTP %d-%d on %s (media path: %s), data %s\n",
@@ -221,8 +221,8 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 }
 
 // showHealth sets the status LED from health: ready or fault.
-func showHealth(ctx context.Context, p *panel.Panel, hc *healthChecker) {
-	t := time.NewTicker(2 * time.Second)
+func showHealth(ctx context.Context, p *panel.Panel, hc *healthChecker, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		rep := hc.Check(ctx)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,4 +345,29 @@ func TestOpenPanel(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestStatusLEDFollowsHealth(t *testing.T) {
+	led := &gpiotest.Pin{N: "GPIO5"}
+	p, err := panel.New(panel.Pins{Status: led}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	hc := newHealthChecker(healthCheck{"database", func(context.Context) (string, error) {
+		if broken.Load() {
+			return "", errors.New("not writable")
+		}
+		return "ok", nil
+	}})
+	hc.minAge = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { showHealth(ctx, p, hc, 10*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	eventually[any](t, "ready", func() bool { return p.Status() == panel.Ready })
+	broken.Store(true)
+	eventually[any](t, "a fault", func() bool { return p.Status() == panel.Fault })
+	broken.Store(false)
+	eventually[any](t, "ready again", func() bool { return p.Status() == panel.Ready })
 }

@@ -202,6 +202,13 @@ func (p *Panel) SetStatus(s Status) {
 	}
 }
 
+// Status returns what the status LED shows.
+func (p *Panel) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
 // Muted reports whether mute-all is engaged.
 func (p *Panel) Muted() bool {
 	p.mu.Lock()
