@@ -6,14 +6,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"periph.io/x/conn/v3/gpio"
 
 	"confab/hal"
 	"confab/hal/dsp"
+	"confab/hal/dsp/dspemu"
 )
 
 func TestABatchLargerThanTheDeviceTakesIsSplitAndStillRight(t *testing.T) {
@@ -275,5 +278,59 @@ confab_dsp_healthy 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "confab_dsp_faults_total", "confab_dsp_healthy"); err != nil {
 		t.Error(err)
+	}
+}
+
+// deadReady is a READY line that can be cut: while dead it reads low.
+type deadReady struct {
+	gpio.PinIO
+	dead atomic.Bool
+}
+
+func (p *deadReady) Read() gpio.Level {
+	if p.dead.Load() {
+		return gpio.Low
+	}
+	return p.PinIO.Read()
+}
+
+func (p *deadReady) WaitForEdge(d time.Duration) bool {
+	if p.dead.Load() {
+		time.Sleep(d)
+		return false
+	}
+	return p.PinIO.WaitForEdge(d)
+}
+
+func TestAFailedProbeLeavesTheDeviceToTheBackgroundReprobe(t *testing.T) {
+	dev := dspemu.NewDevice(engines())
+	ready := &deadReady{PinIO: dev.Ready()}
+	drv, err := dsp.New(dev.Conn(), ready, dev.Reset(), dsp.WithLogger(quiet()), dsp.WithTimeout(5*time.Millisecond),
+		dsp.WithBootTimeout(5*time.Millisecond), dsp.WithResetPulse(0), dsp.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	ready.dead.Store(true)
+	if err := drv.Probe(); !errors.Is(err, dsp.ErrTimeout) {
+		t.Fatalf("probe with READY cut: %v", err)
+	}
+	if drv.Healthy() {
+		t.Error("healthy after a failed probe")
+	}
+	// The background re-probe takes over, and fails while READY is cut.
+	for deadline := time.Now().Add(5 * time.Second); drv.Stats().ProbeFailures < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no background re-probe: %+v", drv.Stats())
+		}
+	}
+	if drv.Healthy() {
+		t.Error("healthy while READY is cut")
+	}
+	ready.dead.Store(false)
+	r := &rig{dev: dev, drv: drv, off: drv.Offload()}
+	waitHealthy(t, r)
+	if _, err := r.off.Codec.Open(hal.ChannelSpec{Codec: "PCMU", Rate: 8000, Frame: 20 * time.Millisecond}); err != nil {
+		t.Errorf("open after the re-probe: %v", err)
 	}
 }

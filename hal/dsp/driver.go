@@ -306,15 +306,22 @@ func (d *Driver) fail(err error) error {
 		err, k = errDevBad, FaultProtocol
 	}
 	d.st.faults[k].Add(1)
-	if d.healthy.Swap(false) {
+	if d.healthy.Load() {
 		d.o.log.Warn("dsp: device fault, falling back to the pure-Go engines", "err", err)
 	}
+	d.down()
+	return err
+}
+
+// down marks the device unhealthy and starts the re-probe unless one
+// runs. Called with mu held.
+func (d *Driver) down() {
+	d.healthy.Store(false)
 	if !d.probing && !d.closed.Load() {
 		d.probing = true
 		d.wg.Add(1)
 		go d.reprobe()
 	}
-	return err
 }
 
 // reprobe retries the device with back-off until it answers HELLO.
@@ -351,7 +358,8 @@ func (d *Driver) reprobe() {
 
 // Probe resets the device and says HELLO now, whatever its health: what
 // the background re-probe does, for tools and tests. Channels opened
-// before it are gone.
+// before it are gone. When it fails the device is unhealthy and the
+// background re-probe takes over.
 func (d *Driver) Probe() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -359,7 +367,9 @@ func (d *Driver) Probe() error {
 		return ErrClosed
 	}
 	if err := d.probe(); err != nil {
+		// The reset pulse went out: whatever ran on the device is gone.
 		d.st.probeFailures.Add(1)
+		d.down()
 		return err
 	}
 	if !d.healthy.Swap(true) {
