@@ -107,16 +107,17 @@ func (p *participant) receive(pk *hal.Packet, now time.Time) {
 	}
 	p.evs = p.sess.Events(p.evs[:0])
 	evs := p.evs
+	conf := p.conf // Engine.Move changes it under p.mu (move.go)
 	p.mu.Unlock()
 	for _, ev := range evs {
 		switch ev.Kind {
 		case rtpsession.EventDigit:
-			p.conf.e.emit(Event{Kind: EventDTMF, Conference: p.conf.id, Participant: p.id, Digit: ev.Digit, At: now})
+			conf.e.emit(Event{Kind: EventDTMF, Conference: conf.id, Participant: p.id, Digit: ev.Digit, At: now})
 		case rtpsession.EventRemoteChanged:
 			rtp, rtcp, _ := p.sess.Remote()
-			_ = p.conf.e.path.SetRemote(p.flow.ID, rtp)
-			_ = p.conf.e.path.SetRemoteRTCP(p.flow.ID, rtcp)
-			p.conf.e.emit(Event{Kind: EventRemoteChanged, Conference: p.conf.id, Participant: p.id, At: now})
+			_ = conf.e.path.SetRemote(p.flow.ID, rtp)
+			_ = conf.e.path.SetRemoteRTCP(p.flow.ID, rtcp)
+			conf.e.emit(Event{Kind: EventRemoteChanged, Conference: conf.id, Participant: p.id, At: now})
 		}
 	}
 }
