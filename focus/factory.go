@@ -43,11 +43,13 @@ type Factory struct {
 	domain  string
 
 	memberSeq atomic.Uint64
+	attendSeq atomic.Uint64
 	events    hub
 
 	mu     sync.Mutex
-	active map[int64]*Focus  // by conference id
-	byMCU  map[string]*Focus // by MCU conference id (the Focus ID it started with)
+	active map[int64]*Focus          // by conference id
+	byMCU  map[string]*Focus         // by MCU conference id (the Focus ID it started with)
+	held   map[string]*attendantCall // calls the attendant holds, by MCU conference id (attendant.go)
 	closed bool
 }
 
@@ -80,6 +82,7 @@ func NewFactory(db ConferenceStore, servers ServerFactory, prompts PromptSource,
 		domain:  "localhost",
 		active:  make(map[int64]*Focus),
 		byMCU:   make(map[string]*Focus),
+		held:    make(map[string]*attendantCall),
 	}
 	for _, o := range opts {
 		o(fa)
@@ -184,12 +187,18 @@ func (fa *Factory) Resolve(ctx context.Context, target string) (store.Conference
 // own (mixer.ErrNoCommonCodec, mixer.ErrBadSDP, mixer.ErrCapacity). A
 // caller asked for a PIN is answered, and sent away by prompt and hang-up
 // if the PIN is wrong or the conference turns out locked or full.
+//
+// The target AttendantTarget hands the call to the attendant, which asks
+// the caller for the conference number (attendant.go).
 func (fa *Factory) Join(ctx context.Context, target string, call Call, leg Leg) (Member, []byte, error) {
 	if leg == nil {
 		return nil, nil, errors.New("focus: join without a call leg")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	if target == AttendantTarget {
+		return fa.attend(call, leg)
 	}
 	c, err := fa.Resolve(ctx, target)
 	if err != nil {
@@ -288,6 +297,10 @@ func (fa *Factory) HandleMCUEvent(ev mixer.Event) {
 	f := fa.byMCU[ev.Conference]
 	fa.mu.Unlock()
 	if f == nil {
+		if a := fa.attendantFor(ev.Conference); a != nil {
+			a.handleEvent(ev)
+			return
+		}
 		fa.log.Debug("event for no active conference", "kind", ev.Kind.String(), "conference", ev.Conference)
 		return
 	}
@@ -316,4 +329,5 @@ func (fa *Factory) Close() {
 	for _, f := range active {
 		f.terminate(ReasonShutdown)
 	}
+	fa.closeAttendant()
 }

@@ -539,3 +539,40 @@ func (h *harness) records(c store.Conference) []store.CallRecord {
 	slices.Reverse(rs)
 	return rs
 }
+
+var _ Mover = (*fakeServers)(nil)
+
+// Move moves a participant between two fake MCUs, as mixer.Engine.Move
+// does: same id, new options.
+func (s *fakeServers) Move(id mixer.ParticipantID, from, to string, opts mixer.AddOptions) error {
+	s.mu.Lock()
+	src, dst := s.mcus[from], s.mcus[to]
+	s.mu.Unlock()
+	if src == nil || dst == nil {
+		return mixer.ErrClosed
+	}
+	src.mu.Lock()
+	p := src.parts[id]
+	delete(src.parts, id)
+	if p != nil {
+		src.record("moved out %d", id)
+	}
+	src.mu.Unlock()
+	if p == nil {
+		return mixer.ErrUnknownParticipant
+	}
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	if dst.closed {
+		return mixer.ErrClosed
+	}
+	dst.parts[id] = &fakePart{mixed: !opts.Unmixed, muted: opts.Muted, deaf: opts.Deaf}
+	dst.record("moved in %d unmixed=%t", id, opts.Unmixed)
+	return nil
+}
+
+func (m *fakeMCU) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}

@@ -184,15 +184,31 @@ func (f *Focus) reserve() error {
 	return nil
 }
 
+// mediaFunc gives a joining call its participant in the Focus's MCU: a
+// new one from the call's offer (Add), or one moved in from the attendant
+// (attendant.go). It runs with f.mu held.
+type mediaFunc func(opts mixer.AddOptions) (mixer.ParticipantID, []byte, error)
+
 // join admits a call the Factory has reserved the Focus for.
 func (f *Focus) join(ctx context.Context, call Call, leg Leg) (Member, []byte, error) {
+	m, answer, err := f.joinWith(ctx, call, leg, func(opts mixer.AddOptions) (mixer.ParticipantID, []byte, error) {
+		return f.mcu.Add(call.Offer, opts)
+	})
+	if err != nil {
+		return nil, nil, err // not a typed nil *member
+	}
+	return m, answer, nil
+}
+
+// joinWith admits a call whose media media provides.
+func (f *Focus) joinWith(ctx context.Context, call Call, leg Leg, media mediaFunc) (*member, []byte, error) {
 	var (
 		m      *member
 		answer []byte
 		err    error
 	)
 	f.update(func(d *deferred) {
-		m, answer, err = f.joinLocked(call, leg, d)
+		m, answer, err = f.joinLocked(call, leg, media, d)
 		f.pending--
 		f.maybeEndLocked(d)
 	})
@@ -204,7 +220,7 @@ func (f *Focus) join(ctx context.Context, call Call, leg Leg) (Member, []byte, e
 	return m, answer, nil
 }
 
-func (f *Focus) joinLocked(call Call, leg Leg, d *deferred) (*member, []byte, error) {
+func (f *Focus) joinLocked(call Call, leg Leg, media mediaFunc, d *deferred) (*member, []byte, error) {
 	if f.ending || f.ended {
 		return nil, nil, fmt.Errorf("%w: conference %s", ErrEnded, f.conf.Number)
 	}
@@ -223,7 +239,7 @@ func (f *Focus) joinLocked(call Call, leg Leg, d *deferred) (*member, []byte, er
 	if name == "" {
 		name = call.From
 	}
-	pid, answer, err := f.mcu.Add(call.Offer, mixer.AddOptions{Name: name, Unmixed: true})
+	pid, answer, err := media(mixer.AddOptions{Name: name, Unmixed: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("focus: add %s to conference %s: %w", call.CallID, f.conf.Number, err)
 	}

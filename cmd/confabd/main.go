@@ -110,7 +110,8 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	}
 
 	// The control plane: Conferencing Server Factory, Focus Factory, SIP front.
-	servers := serverfactory.NewLocal(func(id string) (focus.MCU, error) { return engine.NewConference(id) })
+	servers := serverfactory.NewLocal(func(id string) (focus.MCU, error) { return engine.NewConference(id) },
+		serverfactory.WithMover(engine.Move))
 	factory := focus.NewFactory(db, servers, prompts, focus.WithLogger(log), focus.WithDomain(cfg.Domain))
 	dir := sipDirectory{db}
 	front, err := sipfront.New(factory, sipfront.WithLogger(log), sipfront.WithPublicAddr(cfg.PublicIP),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"confab/focus"
 	"confab/focus/sipfront"
 	"confab/focus/sipfront/digest"
 	"confab/focus/store"
@@ -113,6 +114,10 @@ func (d sipDirectory) TrunkForAddress(addr netip.Addr) (string, bool) {
 	return t.Name, true
 }
 
+// TargetForDID routes a DID the trunk lists to its conference or, when it
+// names none ("asks the caller" on the Trunks page), to the attendant that
+// asks for the conference number. A DID the trunk does not list is taken
+// as dialled.
 func (d sipDirectory) TargetForDID(trunk, did string) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -121,8 +126,11 @@ func (d sipDirectory) TargetForDID(trunk, did string) (string, bool) {
 		return "", false
 	}
 	conf, err := d.db.ConferenceForDID(ctx, t.ID, did)
-	if err != nil || conf == "" {
+	switch {
+	case err != nil:
 		return "", false
+	case conf == "":
+		return focus.AttendantTarget, true
 	}
 	return conf, true
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"confab/focus"
+	"confab/mixer"
 )
 
 // Errors Allocate returns.
@@ -29,6 +30,7 @@ type Local struct {
 	newConf func(id string) (focus.MCU, error)
 	log     *slog.Logger
 	max     int
+	move    MoveFunc
 
 	mu    sync.Mutex
 	confs map[string]focus.MCU
@@ -126,4 +128,34 @@ func (l *Local) Close() {
 	for _, id := range l.Conferences() {
 		l.Release(id)
 	}
+}
+
+// MoveFunc moves a participant between two conferences of one MCU server,
+// keeping its media: mixer.Engine.Move.
+type MoveFunc func(id mixer.ParticipantID, from, to string, opts mixer.AddOptions) error
+
+// WithMover lets the factory move participants between the MCUs it has
+// allocated (focus.Mover), which the conferencing attendant needs to put
+// a caller through. The daemon passes engine.Move.
+func WithMover(move MoveFunc) Option { return func(x *Local) { x.move = move } }
+
+var _ focus.Mover = (*Local)(nil)
+
+// ErrNoMover means Move was called on a factory made without WithMover.
+var ErrNoMover = errors.New("serverfactory: this factory cannot move participants")
+
+// Move implements focus.Mover: both conferences must have an MCU from this
+// factory.
+func (l *Local) Move(id mixer.ParticipantID, from, to string, opts mixer.AddOptions) error {
+	if l.move == nil {
+		return ErrNoMover
+	}
+	l.mu.Lock()
+	_, haveFrom := l.confs[from]
+	_, haveTo := l.confs[to]
+	l.mu.Unlock()
+	if !haveFrom || !haveTo {
+		return fmt.Errorf("serverfactory: move %d from %q to %q: %w", id, from, to, mixer.ErrClosed)
+	}
+	return l.move(id, from, to, opts)
 }

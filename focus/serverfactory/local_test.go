@@ -171,3 +171,40 @@ func TestLocal(t *testing.T) {
 // The daemon hands NewLocal the mixer engine's NewConference; this only
 // compiles while *mixer.Conference is a focus.MCU.
 var _ = func(e *mixer.Engine) *Local { return NewLocal(e.NewConference) }
+
+func TestLocalMove(t *testing.T) {
+	var moved []string
+	move := func(id mixer.ParticipantID, from, to string, opts mixer.AddOptions) error {
+		moved = append(moved, fmt.Sprintf("%d %s->%s unmixed=%t", id, from, to, opts.Unmixed))
+		return nil
+	}
+	t.Run("between two allocated conferences it asks the engine", func(t *testing.T) {
+		moved = nil
+		l := NewLocal(newEngine().NewConference, WithMover(move))
+		_, _ = l.Allocate("attendant-1")
+		_, _ = l.Allocate("ABCD1234")
+		if err := l.Move(7, "attendant-1", "ABCD1234", mixer.AddOptions{Unmixed: true}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(moved, []string{"7 attendant-1->ABCD1234 unmixed=true"}) {
+			t.Fatalf("engine moves %v", moved)
+		}
+	})
+	t.Run("to a conference it has not allocated it refuses", func(t *testing.T) {
+		moved = nil
+		l := NewLocal(newEngine().NewConference, WithMover(move))
+		_, _ = l.Allocate("attendant-1")
+		if err := l.Move(7, "attendant-1", "ABCD1234", mixer.AddOptions{}); !errors.Is(err, mixer.ErrClosed) {
+			t.Fatalf("got %v", err)
+		}
+		if len(moved) != 0 {
+			t.Fatal("the engine was asked anyway")
+		}
+	})
+	t.Run("without a mover it cannot", func(t *testing.T) {
+		l := NewLocal(newEngine().NewConference)
+		if err := l.Move(7, "a", "b", mixer.AddOptions{}); !errors.Is(err, ErrNoMover) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -21,5 +21,6 @@ say goodbye "Goodbye."
 say full "This conference is full."
 say conference-ended "The conference has ended."
 say enter-number "Please enter the conference number, followed by the pound key."
+say number-not-valid "That conference number is not valid."
 say participants "participants in this conference."
 for d in 0 1 2 3 4 5 6 7 8 9; do say "digit-$d" "$d"; done
