@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"confab/bench/phone"
@@ -158,7 +159,10 @@ func TestMoveWhilePacketsArrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := l.confs[1].byID[id]
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		sent atomic.Int64
+	)
 	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
@@ -184,10 +188,11 @@ func TestMoveWhilePacketsArrive(t *testing.T) {
 				q.receive(&pk, l.now)
 			}
 			l.e.flowMu.RUnlock()
+			sent.Add(1)
 		}
 	}()
 	from, to := "c1", "c0"
-	for range 200 {
+	for i := 0; i < 200 || sent.Load() < 100; i++ {
 		if err := l.e.Move(id, from, to, AddOptions{}); err != nil {
 			t.Fatal(err)
 		}
