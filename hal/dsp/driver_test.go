@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+
 	"confab/hal"
 	"confab/hal/dsp"
 	"confab/hal/dsp/dspemu"
@@ -238,4 +240,65 @@ func waitHealthy(t *testing.T, r *rig) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// pollOnly hides a pin's edge detection, as a GPIO driver without it does.
+type pollOnly struct{ gpio.PinIO }
+
+func (p pollOnly) In(pull gpio.Pull, edge gpio.Edge) error {
+	if edge != gpio.NoEdge {
+		return errors.New("no edge detection")
+	}
+	return p.PinIO.In(pull, edge)
+}
+
+func TestADeviceThatTakesTimeToAnswerIsWaitedFor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ready func(*dspemu.Device) gpio.PinIO
+	}{
+		{"on READY's rising edge", func(d *dspemu.Device) gpio.PinIO { return d.Ready() }},
+		{"polling READY", func(d *dspemu.Device) gpio.PinIO { return pollOnly{d.Ready()} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := dspemu.NewDevice(engines(), dspemu.WithLatency(2*time.Millisecond))
+			drv, err := dsp.New(dev.Conn(), tc.ready(dev), dev.Reset(), dsp.WithLogger(quiet()),
+				dsp.WithTimeout(time.Second), dsp.WithBackoff(time.Hour, time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer drv.Close()
+			off := drv.Offload()
+			ch, err := off.Codec.Open(hal.ChannelSpec{Codec: "PCMU", Rate: 8000, Frame: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := goEncode(t, "PCMU", 8000, tone(160, 8000, 440, 8000))
+			jobs := []hal.CodecJob{{Channel: ch, Payload: payload, PCM: make([]int16, 160)}}
+			start := time.Now()
+			if err := off.Codec.Decode(jobs); err != nil {
+				t.Fatal(err)
+			}
+			if el := time.Since(start); el < 2*time.Millisecond {
+				t.Errorf("answered in %v, before the device's 2 ms", el)
+			}
+			if !slices.Equal(jobs[0].PCM[:jobs[0].N], goDecode(t, "PCMU", 8000, payload, 160)) {
+				t.Error("wrong PCM")
+			}
+		})
+	}
+	t.Run("slower than the timeout, it is a timeout fault", func(t *testing.T) {
+		dev := dspemu.NewDevice(engines())
+		drv, err := dsp.New(dev.Conn(), dev.Ready(), dev.Reset(), dsp.WithLogger(quiet()),
+			dsp.WithTimeout(10*time.Millisecond), dsp.WithBackoff(time.Hour, time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer drv.Close()
+		dev.SetLatency(200 * time.Millisecond)
+		err = drv.Offload().Mix.Mix([]hal.MixJob{{Full: make([]int16, 4)}})
+		if !errors.Is(err, dsp.ErrTimeout) {
+			t.Fatalf("mix on a slow device: %v", err)
+		}
+	})
 }

@@ -17,6 +17,7 @@ package dspemu
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"confab/hal"
 	"confab/hal/dsp/wire"
@@ -63,9 +64,10 @@ func DefaultLimits() Limits {
 }
 
 type options struct {
-	limits Limits
-	bootID uint32
-	name   string
+	limits  Limits
+	bootID  uint32
+	name    string
+	latency time.Duration
 }
 
 // Option configures NewDevice.
@@ -77,6 +79,11 @@ func WithLimits(l Limits) Option { return func(o *options) { o.limits = l } }
 // WithBootID sets the boot id of the first boot; each restart adds one.
 // Tests that record byte-exact traces need it fixed (the default is fixed).
 func WithBootID(id uint32) Option { return func(o *options) { o.bootID = id } }
+
+// WithLatency makes the device take d to answer each request: READY rises
+// that long after the request, from another goroutine, as on a board
+// (default 0: READY is high by the time the request's Tx returns).
+func WithLatency(d time.Duration) Option { return func(o *options) { o.latency = d } }
 
 // WithName sets the firmware name announced in HELLO.
 func WithName(s string) Option { return func(o *options) { o.name = s } }
@@ -90,10 +97,12 @@ type channel struct {
 // Device is one emulated DSP. It is safe for concurrent use; the bus and
 // the pins lock it.
 type Device struct {
-	mu  sync.Mutex
-	eng Engines
-	lim Limits
-	hel wire.Hello
+	mu      sync.Mutex
+	eng     Engines
+	lim     Limits
+	hel     wire.Hello
+	latency time.Duration
+	gen     uint64 // bumped by every response and boot, so a late READY is not raised for a lost one
 
 	// Boot state.
 	inReset   bool
@@ -160,8 +169,9 @@ func NewDevice(eng Engines, opts ...Option) *Device {
 	}
 	l := o.limits
 	d := &Device{
-		eng: eng,
-		lim: l,
+		eng:     eng,
+		lim:     l,
+		latency: o.latency,
 		hel: wire.Hello{
 			Version:     wire.Version,
 			BootID:      o.bootID - 1,
@@ -200,6 +210,7 @@ func (d *Device) boot() {
 		d.chans[i] = channel{}
 	}
 	d.hel.BootID++
+	d.gen++
 	d.needHello = true
 	d.rxN, d.rxLen = 0, 0
 	d.txLen, d.txPos = 0, 0
@@ -260,6 +271,7 @@ func (d *Device) Tx(w, r []byte) error {
 			// dropped, and READY falls until this request is answered.
 			d.rxLen, d.rxN = wire.HeaderLen, 0
 			d.txLen, d.txPos = 0, 0
+			d.gen++
 			d.setReady(false)
 			continue
 		}
@@ -383,7 +395,19 @@ func (d *Device) respond(seq uint32, typ wire.Type, n int) {
 	}
 	d.txLen, d.txPos = len(f), 0
 	d.stats.Responses++
-	d.setReady(true)
+	d.gen++
+	if d.latency <= 0 {
+		d.setReady(true)
+		return
+	}
+	gen := d.gen
+	time.AfterFunc(d.latency, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.gen == gen && !d.inReset && d.rxLen == 0 {
+			d.setReady(true)
+		}
+	})
 }
 
 func (d *Device) respondError(seq uint32, req wire.Type, code wire.Code, arg uint32) {
@@ -430,6 +454,13 @@ func (d *Device) HoldReset(on bool) {
 		return
 	}
 	d.boot()
+}
+
+// SetLatency changes how long the device takes to answer (see WithLatency).
+func (d *Device) SetLatency(l time.Duration) {
+	d.mu.Lock()
+	d.latency = l
+	d.mu.Unlock()
 }
 
 // CorruptNext flips a bit in the CRC of the next n responses.
