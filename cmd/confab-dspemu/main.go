@@ -32,20 +32,21 @@ func run(args []string) error {
 	listen := fs.String("listen", "/run/confab-dspemu.sock", "Unix socket to serve the device on")
 	channels := fs.Int("channels", 256, "codec channels the device offers")
 	inputs := fs.Int("mix-inputs", 8, "most inputs of one conference's mix")
+	latency := fs.Duration("latency", 0, "time the device takes to answer each request (READY rises that late)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *channels < 1 || *channels > 65535 || *inputs < 1 || *inputs > 255 {
-		return fmt.Errorf("-channels must be 1..65535 and -mix-inputs 1..255")
+	if *channels < 1 || *channels > 65535 || *inputs < 1 || *inputs > 255 || *latency < 0 {
+		return fmt.Errorf("-channels must be 1..65535, -mix-inputs 1..255 and -latency not negative")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "dspemu")
 	lim := dspemu.DefaultLimits()
 	lim.MaxChannels, lim.MaxInputs = *channels, *inputs
 	// A boot id from the clock, so a restarted process is a new boot.
-	dev := dspemu.New(dspemu.WithLimits(lim), dspemu.WithBootID(uint32(time.Now().UnixNano())))
+	dev := dspemu.New(dspemu.WithLimits(lim), dspemu.WithBootID(uint32(time.Now().UnixNano())), dspemu.WithLatency(*latency))
 
 	if fi, err := os.Lstat(*listen); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(*listen) // a socket left by a previous run

@@ -99,7 +99,7 @@ func TestTheEmulatorServesTheDriverAndRestartsOnSIGUSR1(t *testing.T) {
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for _, args := range [][]string{{"-channels", "0"}, {"-mix-inputs", "300"}, {"extra"}} {
+	for _, args := range [][]string{{"-channels", "0"}, {"-mix-inputs", "300"}, {"-latency", "-1ms"}, {"extra"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}
