@@ -47,8 +47,8 @@ var (
 	errDevCRC    = fmt.Errorf("%w: the device received our request with a bad CRC", ErrCRC)
 	errDevSeq    = fmt.Errorf("%w: the device expected another sequence number", ErrSequence)
 	errDevReset  = fmt.Errorf("%w: it waits for HELLO", ErrDeviceReset)
-	errDevNoChan = fmt.Errorf("%w: dsp: device", hal.ErrNoChannel)
-	errDevUnsup  = fmt.Errorf("%w: dsp: device", hal.ErrUnsupported)
+	errDevNoChan = fmt.Errorf("%w: dsp: the device has no free channel", hal.ErrNoChannel)
+	errDevUnsup  = fmt.Errorf("%w: dsp: the device refused the channel", hal.ErrUnsupported)
 	errDevVer    = fmt.Errorf("%w: no protocol version in common", ErrProtocol)
 )
 

@@ -2,6 +2,7 @@ package dsp
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"confab/hal"
@@ -55,7 +56,11 @@ func (c codecSide) Open(spec hal.ChannelSpec) (hal.ChannelID, error) {
 	samples := int64(spec.Rate) * int64(spec.Frame) / int64(time.Second)
 	if !ok || !d.hello.Has(codec, spec.Rate, need) || samples <= 0 ||
 		samples > int64(d.hello.MaxSamples) || samples*int64(time.Second) != int64(spec.Rate)*int64(spec.Frame) {
-		return 0, errDevUnsup
+		kind := "decoder"
+		if spec.Encoder {
+			kind = "encoder"
+		}
+		return 0, fmt.Errorf("%w: dsp: the device has no %s %s at %d Hz in %v frames", hal.ErrUnsupported, spec.Codec, kind, spec.Rate, spec.Frame)
 	}
 	w := wire.Writer{B: d.payload()}
 	w.U8(uint8(codec))
