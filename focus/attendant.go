@@ -98,7 +98,14 @@ type attendantCall struct {
 	leftReason string
 }
 
-var _ Member = (*attendantCall)(nil)
+var (
+	_ Member     = (*attendantCall)(nil)
+	_ EarlyMedia = (*attendantCall)(nil)
+)
+
+// EarlyMedia implements focus.EarlyMedia: the attendant's caller hears the
+// question first.
+func (a *attendantCall) EarlyMedia() bool { return true }
 
 // attend answers a call for the attendant: an MCU conference of its own,
 // the caller unmixed in it, and the prompt.

@@ -45,6 +45,15 @@ type Joiner interface {
 	Join(ctx context.Context, target string, call Call, leg Leg) (Member, []byte, error)
 }
 
+// EarlyMedia is a Member that can say whether its caller hears a prompt
+// before it is let into the conference (the PIN question, the attendant,
+// the lobby, the wait for the leader). The SIP front then sends 183
+// Session Progress with the SDP answer before the 200 (RFC 3960 §2.1), so
+// that a gateway opens the media path from the first word of the prompt.
+type EarlyMedia interface {
+	EarlyMedia() bool
+}
+
 // Member is one call's handle on its Focus.
 type Member interface {
 	// DTMF relays a digit that arrived by SIP INFO (RFC 4733 digits reach

@@ -270,6 +270,7 @@ func (f *Focus) joinLocked(call Call, leg Leg, media mediaFunc, d *deferred) (*m
 	} else {
 		f.placeLocked(m, MemberJoined, d)
 	}
+	m.early = m.state != StateInConference
 	return m, answer, nil
 }
 

@@ -176,7 +176,12 @@ type member struct {
 	menuArmed        bool      // '*' pressed: the next digit is a menu key
 	menuAt           time.Time // when
 	dialedBy         string    // who had the Focus call it (dial-out), "" for a call that came in
+	early            bool      // heard a prompt before it was let in: set at join (EarlyMedia)
 }
+
+// EarlyMedia implements focus.EarlyMedia: whether the call joined hearing
+// a prompt rather than the conference.
+func (m *member) EarlyMedia() bool { return m.early }
 
 func (m *member) info() MemberInfo {
 	return MemberInfo{

@@ -30,6 +30,7 @@ type echoJoiner struct {
 	mu      sync.Mutex
 	err     error
 	block   bool // Join waits for its context to end
+	early   bool // members say their callers hear a prompt first (focus.EarlyMedia)
 	joins   []joined
 	members []*fakeMember
 	joinedC chan *fakeMember // each successful Join, in order
@@ -62,6 +63,7 @@ func (j *echoJoiner) Join(ctx context.Context, target string, call focus.Call, l
 	}
 	m := newFakeMember(target, call, leg)
 	j.mu.Lock()
+	m.early = j.early
 	j.members = append(j.members, m)
 	j.mu.Unlock()
 	select {
@@ -115,7 +117,12 @@ type fakeMember struct {
 	leaves    []string
 	leftC     chan string
 	reofferIn chan struct{} // signalled when Reoffer starts
+	early     bool
 }
+
+var _ focus.EarlyMedia = (*fakeMember)(nil)
+
+func (m *fakeMember) EarlyMedia() bool { return m.early }
 
 func newFakeMember(target string, call focus.Call, leg focus.Leg) *fakeMember {
 	return &fakeMember{target: target, call: call, leg: leg, leftC: make(chan string, 4), reofferIn: make(chan struct{}, 16)}

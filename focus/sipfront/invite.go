@@ -147,6 +147,9 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 		return
 	}
 
+	if em, ok := jr.member.(focus.EarlyMedia); ok && em.EarlyMedia() {
+		f.sessionProgress(req, tx, c, jr.answer)
+	}
 	res := f.okResponse(req, c, jr.answer)
 	acked := c.expectAck(req.CSeq().SeqNo)
 	f.responses.count(res)
@@ -175,6 +178,29 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 	default:
 		f.armTimer(c)
 	}
+}
+
+// sessionProgress sends 183 Session Progress with the SDP answer for a
+// call whose first audio is a prompt (focus.EarlyMedia): a gateway or
+// phone that discards media before it has an answer opens the path on it,
+// so the prompt, which the MCU starts at once, is heard from its first
+// word (RFC 3960 §2.1, the gateway model). The 183 is unreliable (RFC 3262
+// is not supported: a caller that requires 100rel is refused with 420
+// before Join), so the 200 repeats the same SDP, which is then the answer
+// of RFC 3264 (RFC 6337 §3.1.1). The 200 follows at once: the PIN and the
+// conference number are collected after the answer, since gateways pass
+// the caller's digits reliably only then and trunks cut early media after
+// a while.
+func (f *Front) sessionProgress(req *sip.Request, tx sip.ServerTransaction, c *call, sdp []byte) {
+	res := sip.NewResponseFromRequest(req, sip.StatusSessionInProgress, "Session Progress", nil)
+	if to := res.To(); to != nil { // the early dialog's tag is the dialog's (RFC 3261 §12.1.1)
+		to.Params.Add("tag", c.key.localTag)
+	}
+	res.AppendHeader(c.contact.Clone())
+	ct := sip.ContentTypeHeader(contentTypeSDP)
+	res.AppendHeader(&ct)
+	res.SetBody(sdp)
+	f.sendResponse(tx, res)
 }
 
 // okResponse builds a 2xx to an INVITE (or re-INVITE) of call c with our
