@@ -24,7 +24,11 @@
 //
 // An INVITE gets 100 Trying at once; Join runs with the caller's SDP offer
 // and, on success, the answer goes back in 200 OK whose Contact carries the
-// isfocus feature parameter (RFC 4579 §3.3). The 200 is retransmitted until
+// isfocus feature parameter (RFC 4579 §3.3). When the Member says its
+// caller hears a prompt first (focus.EarlyMedia: PIN, attendant, lobby,
+// waiting for the leader), an unreliable 183 Session Progress with the
+// same SDP goes just before the 200, so that the prompt's media, already
+// flowing, is let through (RFC 3960); 100rel is not supported. The 200 is retransmitted until
 // the ACK arrives (RFC 3261 §13.3.1.4); without an ACK after 64*T1 the call
 // is ended with BYE. Join errors map to final responses: ErrUnknownConference
 // 404, ErrLocked and ErrForbidden 403, ErrFull 486, ErrUnavailable and
