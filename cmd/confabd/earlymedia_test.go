@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,5 +51,154 @@ func TestEarlyMediaSIPp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEarlyMediaCarriesThePrompt calls a conference with a PIN from a raw
+// SIP socket and a raw RTP socket, so that the order of what arrives is
+// seen as it is: the 183 comes before the 200 with the same SDP, and the
+// RTP that the 183's SDP announces carries the spoken PIN prompt. Whether
+// the first RTP packet beats the 200 depends on the scheduler (the 200
+// follows the 183 at once), so it is logged, not asserted.
+func TestEarlyMediaCarriesThePrompt(t *testing.T) {
+	d := startDaemon(t)
+	d.createConference(t, "7002", map[string]any{"pin": "4321"})
+	sipConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sipConn.Close()
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	bridge, err := net.ResolveUDPAddr("udp", d.sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type packet struct {
+		at   time.Time
+		from netip.AddrPort
+		loud bool
+	}
+	packets := make(chan packet, 1000)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := rtpConn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			loud := false
+			if n > 12 && buf[1]&0x7f == 0 { // PCMU: silence is 0xff/0x7f, speech far from it
+				for _, b := range buf[12:n] {
+					if b&0x7f < 0x60 {
+						loud = true
+						break
+					}
+				}
+			}
+			select {
+			case packets <- packet{at: time.Now(), from: from, loud: loud}:
+			default:
+			}
+		}
+	}()
+
+	local := sipConn.LocalAddr().String()
+	rtpPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
+	sdp := fmt.Sprintf("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n", rtpPort)
+	head := func(method, cseq, toTag string) string {
+		to := "<sip:7002@" + d.sip + ">"
+		if toTag != "" {
+			to += ";tag=" + toTag
+		}
+		return method + " sip:7002@" + d.sip + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + method + cseq +
+			"\r\nMax-Forwards: 70\r\nFrom: <sip:raw@" + local + ">;tag=raw1\r\nTo: " + to +
+			"\r\nCall-ID: early-raw@test\r\nCSeq: " + cseq + "\r\nContact: <sip:raw@" + local + ">\r\n"
+	}
+	invite := head("INVITE", "1 INVITE", "") + "Content-Type: application/sdp\r\nContent-Length: " +
+		strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	start := time.Now()
+	if _, err := sipConn.WriteToUDP([]byte(invite), bridge); err != nil {
+		t.Fatal(err)
+	}
+	type response struct {
+		at   time.Time
+		code int
+		body string
+		tag  string
+	}
+	var got []response
+	buf := make([]byte, 65535)
+	for len(got) == 0 || got[len(got)-1].code < 200 {
+		_ = sipConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := sipConn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		msg := string(buf[:n])
+		if !strings.HasPrefix(msg, "SIP/2.0 ") {
+			continue
+		}
+		code, _ := strconv.Atoi(msg[8:11])
+		r := response{at: time.Now(), code: code}
+		if i := strings.Index(msg, "\r\n\r\n"); i >= 0 {
+			r.body = msg[i+4:]
+		}
+		for _, l := range strings.Split(msg, "\r\n") {
+			if strings.HasPrefix(strings.ToLower(l), "to:") {
+				_, r.tag, _ = strings.Cut(l, ";tag=")
+			}
+		}
+		got = append(got, r)
+	}
+	var codes []int
+	for _, r := range got {
+		codes = append(codes, r.code)
+	}
+	if fmt.Sprint(codes) != "[100 183 200]" {
+		t.Fatalf("responses %v, want [100 183 200]", codes)
+	}
+	progress, ok := got[1], got[2]
+	if progress.body != ok.body || !strings.Contains(progress.body, "m=audio ") {
+		t.Fatalf("183 SDP %q, 200 SDP %q", progress.body, ok.body)
+	}
+	ack := head("ACK", "1 ACK", ok.tag) + "Content-Length: 0\r\n\r\n"
+	if _, err := sipConn.WriteToUDP([]byte(ack), bridge); err != nil {
+		t.Fatal(err)
+	}
+	var announced int
+	for _, l := range strings.Split(progress.body, "\r\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "m=audio" {
+			announced, _ = strconv.Atoi(f[1])
+		}
+	}
+
+	var first *packet
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case p := <-packets:
+			if first == nil {
+				first = &p
+				t.Logf("first RTP %v after the INVITE; 183 at %v, 200 at %v (before the 200: %t)",
+					p.at.Sub(start), progress.at.Sub(start), ok.at.Sub(start), p.at.Before(ok.at))
+			}
+			if int(p.from.Port()) != announced {
+				t.Fatalf("RTP from port %d, the 183 announced %d", p.from.Port(), announced)
+			}
+			if p.loud {
+				t.Logf("the PIN prompt is heard %v after the INVITE", p.at.Sub(start))
+				bye := head("BYE", "2 BYE", ok.tag) + "Content-Length: 0\r\n\r\n"
+				_, _ = sipConn.WriteToUDP([]byte(bye), bridge)
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no prompt audio on the port the 183 announced (first packet %+v)", first)
+		}
 	}
 }
