@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +16,8 @@ import (
 // sip-tester) a scenario that wants 183 Session Progress with SDP before
 // the 200: a conference with a PIN and a trunk DID the attendant answers
 // pass it; a conference without a PIN answers at once, without a 183,
-// which fails that scenario.
+// which fails that scenario. Another scenario requires 100rel and PRACKs
+// the 183 (RFC 3262).
 func TestEarlyMediaSIPp(t *testing.T) {
 	needCommand(t, "sipp", "sip-tester")
 	d := startDaemon(t)
@@ -25,16 +27,27 @@ func TestEarlyMediaSIPp(t *testing.T) {
 		"dids": []map[string]string{{"number": "5550199", "conference": ""}}}, nil, http.StatusCreated)
 
 	for _, tc := range []struct {
-		name, service string
-		early         bool
+		name, service, scenario string
+		early                   bool
 	}{
-		{"a conference with a PIN sends 183 with SDP before the 200", "7002", true},
-		{"the attendant sends 183 with SDP before the 200", "5550199", true},
-		{"a conference that lets the caller straight in sends no 183", "7001", false},
+		{"a conference with a PIN sends 183 with SDP before the 200", "7002", "uac_early.xml", true},
+		{"the attendant sends 183 with SDP before the 200", "5550199", "uac_early.xml", true},
+		{"a conference that lets the caller straight in sends no 183", "7001", "uac_early.xml", false},
+		{"a caller that requires 100rel gets the 183 reliably and the 200 after its PRACK", "7002",
+			"uac_early_100rel.xml", true},
+		{"the attendant, to a caller that requires 100rel", "5550199", "uac_early_100rel.xml", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run, err := runSIPp(d, t.TempDir(), "uac_early.xml", tc.service, 15*time.Second,
-				freeUDPPort(t), freeUDPPort(t), "-m", "1")
+			dir := t.TempDir()
+			run, err := runSIPp(d, dir, tc.scenario, tc.service, 15*time.Second,
+				freeUDPPort(t), freeUDPPort(t), "-m", "1", "-trace_msg", "-message_file", dir+"/msg.log")
+			if b, err := os.ReadFile(dir + "/msg.log"); err == nil {
+				defer func() {
+					if t.Failed() {
+						t.Logf("SIPp's messages:\n%s", lastLines(string(b), 80))
+					}
+				}()
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

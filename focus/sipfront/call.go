@@ -63,6 +63,9 @@ type call struct {
 	remoteCSeq   uint32
 	ackCSeq      uint32        // CSeq of the INVITE whose 2xx awaits its ACK
 	acked        chan struct{} // closed when that ACK arrives
+	prackRSeq    uint32        // RSeq of the reliable 183 awaiting its PRACK (prack.go)
+	prackCSeq    uint32        // ... and the CSeq of its INVITE
+	pracked      chan struct{} // closed when that PRACK arrives
 	offerPending bool          // the caller's re-INVITE/UPDATE offer is being answered
 	refreshing   bool          // our session refresh is outstanding
 	timer        sessionTimer

@@ -28,7 +28,8 @@
 // caller hears a prompt first (focus.EarlyMedia: PIN, attendant, lobby,
 // waiting for the leader), an unreliable 183 Session Progress with the
 // same SDP goes just before the 200, so that the prompt's media, already
-// flowing, is let through (RFC 3960); 100rel is not supported. The 200 is retransmitted until
+// flowing, is let through (RFC 3960). A caller that requires 100rel gets
+// the 183 reliably (RFC 3262) and the 200 once it has sent PRACK. The 200 is retransmitted until
 // the ACK arrives (RFC 3261 §13.3.1.4); without an ACK after 64*T1 the call
 // is ended with BYE. Join errors map to final responses: ErrUnknownConference
 // 404, ErrLocked and ErrForbidden 403, ErrFull 486, ErrUnavailable and

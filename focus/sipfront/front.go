@@ -139,6 +139,7 @@ func New(joiner focus.Joiner, opts ...Option) (*Front, error) {
 		sip.OPTIONS:   f.onOptions,
 		sip.INFO:      f.onInfo,
 		sip.UPDATE:    f.onUpdate,
+		sip.PRACK:     f.onPrack,
 		sip.REGISTER:  f.onRegister,
 		sip.SUBSCRIBE: f.onSubscribe,
 		sip.REFER:     f.onRefer,

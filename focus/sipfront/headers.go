@@ -10,10 +10,13 @@ import (
 // Header values the Front advertises (RFC 3261 §20.5 Allow, §20.1 Accept,
 // §20.37 Supported; RFC 4028 §3 option tag "timer").
 const (
-	allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+	allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, PRACK"
 	acceptedTypes  = "application/sdp, application/dtmf-relay, application/dtmf"
-	supportedTags  = "timer"
-	contentTypeSDP = "application/sdp"
+	// supportedTags is what the Front's own requests support; as a UAS it
+	// also does reliable provisional responses (RFC 3262, prack.go).
+	supportedTags    = "timer"
+	supportedTagsUAS = "timer, 100rel"
+	contentTypeSDP   = "application/sdp"
 )
 
 // message is the part of *sip.Request and *sip.Response the helpers read.
@@ -29,6 +32,7 @@ type message interface {
 const (
 	statusUnsupportedURIScheme = 416 // RFC 3261 §21.4.15
 	statusIntervalTooSmall     = 422 // RFC 4028 §6
+	statusServerTimeout        = 504 // RFC 3261 §21.5.5
 )
 
 // headerValues returns the comma-separated elements of every header named

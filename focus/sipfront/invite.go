@@ -147,8 +147,8 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 		return
 	}
 
-	if em, ok := jr.member.(focus.EarlyMedia); ok && em.EarlyMedia() {
-		f.sessionProgress(req, tx, c, jr.answer)
+	if em, ok := jr.member.(focus.EarlyMedia); ok && em.EarlyMedia() && !f.progress(req, tx, c, jr) {
+		return
 	}
 	res := f.okResponse(req, c, jr.answer)
 	acked := c.expectAck(req.CSeq().SeqNo)
@@ -180,18 +180,19 @@ func (f *Front) answer(req *sip.Request, tx sip.ServerTransaction, c *call, jr j
 	}
 }
 
-// sessionProgress sends 183 Session Progress with the SDP answer for a
-// call whose first audio is a prompt (focus.EarlyMedia): a gateway or
-// phone that discards media before it has an answer opens the path on it,
-// so the prompt, which the MCU starts at once, is heard from its first
-// word (RFC 3960 §2.1, the gateway model). The 183 is unreliable (RFC 3262
-// is not supported: a caller that requires 100rel is refused with 420
-// before Join), so the 200 repeats the same SDP, which is then the answer
-// of RFC 3264 (RFC 6337 §3.1.1). The 200 follows at once: the PIN and the
-// conference number are collected after the answer, since gateways pass
-// the caller's digits reliably only then and trunks cut early media after
-// a while.
-func (f *Front) sessionProgress(req *sip.Request, tx sip.ServerTransaction, c *call, sdp []byte) {
+// progress sends 183 Session Progress with the SDP answer for a call
+// whose first audio is a prompt (focus.EarlyMedia): a gateway or phone
+// that discards media before it has an answer opens the path on it, so
+// the prompt, which the MCU starts at once, is heard from its first word
+// (RFC 3960 §2.1, the gateway model). The 200 follows at once with the
+// same SDP, which is the answer of RFC 3264 when the 183 was unreliable
+// (RFC 6337 §3.1.1): the PIN and the conference number are collected
+// after the answer, since gateways pass the caller's digits reliably only
+// then and trunks cut early media after a while. A caller that requires
+// 100rel gets the 183 reliably and the 200 after its PRACK (prack.go).
+// progress reports whether the call goes on to the 200; if not, it has
+// been ended and the INVITE answered.
+func (f *Front) progress(req *sip.Request, tx sip.ServerTransaction, c *call, jr joinResult) bool {
 	res := sip.NewResponseFromRequest(req, sip.StatusSessionInProgress, "Session Progress", nil)
 	if to := res.To(); to != nil { // the early dialog's tag is the dialog's (RFC 3261 §12.1.1)
 		to.Params.Add("tag", c.key.localTag)
@@ -199,8 +200,32 @@ func (f *Front) sessionProgress(req *sip.Request, tx sip.ServerTransaction, c *c
 	res.AppendHeader(c.contact.Clone())
 	ct := sip.ContentTypeHeader(contentTypeSDP)
 	res.AppendHeader(&ct)
-	res.SetBody(sdp)
-	f.sendResponse(tx, res)
+	res.SetBody(jr.answer)
+	if !requires100rel(req) {
+		f.sendResponse(tx, res)
+		return true
+	}
+	switch f.reliableProgress(tx, c, res, req.CSeq().SeqNo) {
+	case prackCanceled:
+		f.callCanceled(c, nil)
+		c.leaveLate(jr.member, "cancel")
+		return false
+	case prackHungUp:
+		c.mu.Lock()
+		leaveReason := c.hangupLeave
+		c.mu.Unlock()
+		f.hungUpEarly(tx, req, c, nil)
+		c.leaveLate(jr.member, leaveReason)
+		return false
+	case prackTimeout:
+		// RFC 3262 §3: no PRACK after 64*T1, reject with a 5xx.
+		f.log.Info("183 not acknowledged by PRACK, refusing the call", "call_id", c.key.callID)
+		f.finish(c, "no PRACK")
+		c.leaveLate(jr.member, "no PRACK")
+		f.rejectInvite(tx, req, reject(statusServerTimeout, "Server Time-out"))
+		return false
+	}
+	return true
 }
 
 // okResponse builds a 2xx to an INVITE (or re-INVITE) of call c with our
@@ -213,7 +238,7 @@ func (f *Front) okResponse(req *sip.Request, c *call, sdp []byte) *sip.Response 
 	}
 	res.AppendHeader(c.contact.Clone())
 	res.AppendHeader(sip.NewHeader("Allow", f.allowed()))
-	res.AppendHeader(sip.NewHeader("Supported", supportedTags))
+	res.AppendHeader(sip.NewHeader("Supported", supportedTagsUAS))
 	c.mu.Lock()
 	st := c.timer
 	c.mu.Unlock()
@@ -232,7 +257,9 @@ func (f *Front) okResponse(req *sip.Request, c *call, sdp []byte) *sip.Response 
 func (f *Front) callCanceled(c *call, joined <-chan joinResult) {
 	f.stats.canceled.Add(1)
 	f.finish(c, "cancel")
-	go func() { jr := <-joined; c.leaveLate(jr.member, "cancel") }()
+	if joined != nil {
+		go func() { jr := <-joined; c.leaveLate(jr.member, "cancel") }()
+	}
 }
 
 // hungUpEarly answers an INVITE the Focus hung up before it was answered:

@@ -167,7 +167,7 @@ func checkRequest(req *sip.Request) *rejection {
 	if !req.IsAck() && !req.IsCancel() {
 		var unsupported []string
 		for _, tag := range headerValues(req, "require") {
-			if !strings.EqualFold(tag, supportedTags) {
+			if !strings.EqualFold(tag, supportedTags) && !strings.EqualFold(tag, tag100rel) {
 				unsupported = append(unsupported, tag)
 			}
 		}
