@@ -26,12 +26,12 @@
 // and, on success, the answer goes back in 200 OK whose Contact carries the
 // isfocus feature parameter (RFC 4579 §3.3). When the Member says its
 // caller hears a prompt first (focus.EarlyMedia: PIN, attendant, lobby,
-// waiting for the leader), an unreliable 183 Session Progress with the
-// same SDP goes just before the 200, so that the prompt's media, already
-// flowing, is let through (RFC 3960). A caller that requires 100rel gets
-// the 183 reliably (RFC 3262) and the 200 once it has sent PRACK. The 200 is retransmitted until
-// the ACK arrives (RFC 3261 §13.3.1.4); without an ACK after 64*T1 the call
-// is ended with BYE. Join errors map to final responses: ErrUnknownConference
+// waiting for the leader), a 183 Session Progress with the same SDP goes
+// just before the 200, so that the prompt's media, already flowing, is
+// let through (RFC 3960); it is unreliable unless the caller requires
+// 100rel, which gets it reliably and the 200 after its PRACK (RFC 3262,
+// prack.go). The 200 is retransmitted until the ACK arrives (RFC 3261
+// §13.3.1.4); without an ACK after 64*T1 the call is ended with BYE. Join errors map to final responses: ErrUnknownConference
 // 404, ErrLocked and ErrForbidden 403, ErrFull 486, ErrUnavailable and
 // ErrEnded 480, mixer.ErrNoCommonCodec and mixer.ErrBadSDP 488,
 // mixer.ErrCapacity 503, anything else 500. An INVITE without SDP (late
