@@ -211,3 +211,47 @@ func TestMoveWhilePacketsArrive(t *testing.T) {
 		t.Fatal("no digit came through while the participant moved")
 	}
 }
+
+func TestMoveOutOfABypassedPairHandsTheMediaBack(t *testing.T) {
+	r := newBypassRig(t)
+	a, b := r.join("PCMU"), r.join("PCMU")
+	for range 5 {
+		r.frame()
+	}
+	if !r.c.Bypassed() {
+		t.Fatal("the pair is not bypassed to begin with")
+	}
+	if _, err := r.e.NewConference("other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.e.Move(b.id, "pair", "other", AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.c.Bypassed() {
+		t.Fatal("the conference left with one party still bypasses")
+	}
+	r.path.mu.Lock()
+	streams := len(r.path.streams)
+	_, endedA := r.path.ended[a.p.flow.ID]
+	_, endedB := r.path.ended[b.p.flow.ID]
+	r.path.mu.Unlock()
+	if streams != 0 || !endedA || !endedB {
+		t.Fatalf("the path still forwards %d streams (ended a %t, b %t)", streams, endedA, endedB)
+	}
+}
+
+// BenchmarkMove moves one participant back and forth between two
+// conferences of ten: the cost of putting a caller through from the
+// attendant (a control call, not the frame path).
+func BenchmarkMove(b *testing.B) {
+	l := newLoad(b, "PCMU", 2, 10, 0)
+	id := l.parts[0].p.id
+	from, to := "c0", "c1"
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.e.Move(id, from, to, AddOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		from, to = to, from
+	}
+}
