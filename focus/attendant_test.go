@@ -312,3 +312,54 @@ type noMove struct{ s *fakeServers }
 
 func (n noMove) Allocate(id string) (MCU, error) { return n.s.Allocate(id) }
 func (n noMove) Release(id string)               { n.s.Release(id) }
+
+func TestAttendantTakesTheDigitsWithoutPoundAfterAPause(t *testing.T) {
+	h := newHarness(t)
+	conf := h.conference("7001", nil)
+	c := h.attend("trunk caller")
+	c.press("7001")
+	h.clock.Advance(numberInterDigit - time.Second)
+	if s := c.state(); s != attendCollecting {
+		t.Fatalf("put through before the pause was over (state %d)", s)
+	}
+	h.clock.Advance(time.Second)
+	if s := c.settle(); s != attendMoved {
+		t.Fatalf("state %d after the pause, want moved", s)
+	}
+	if _, ok := c.member(conf); !ok {
+		t.Fatal("not in the conference")
+	}
+}
+
+func TestAttendantStarStartsOver(t *testing.T) {
+	h := newHarness(t)
+	conf := h.conference("7001", nil)
+	c := h.attend("trunk caller")
+	c.press("99*7001#")
+	if s := c.settle(); s != attendMoved {
+		t.Fatalf("state %d, want moved", s)
+	}
+	if _, ok := c.member(conf); !ok {
+		t.Fatal("not in the conference")
+	}
+}
+
+func TestAttendantReoffersGoToWhoeverHasTheCall(t *testing.T) {
+	h := newHarness(t)
+	conf := h.conference("7001", nil)
+	c := h.attend("trunk caller")
+	if _, err := c.a.Reoffer([]byte("hold")); err != nil {
+		t.Fatalf("re-INVITE while asked: %v", err)
+	}
+	if c.mcu().count("update") != 1 {
+		t.Fatal("the attendant's MCU did not take the re-INVITE")
+	}
+	c.press("7001#")
+	c.settle()
+	if _, err := c.a.Reoffer([]byte("resume")); err != nil {
+		t.Fatalf("re-INVITE in the conference: %v", err)
+	}
+	if h.mcu(conf).count("update") != 1 {
+		t.Fatal("the conference's MCU did not take the re-INVITE")
+	}
+}
