@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"confab/bench/phone"
+	"confab/bench/sipcaller"
 )
 
 // hearsSpeech waits until p receives a spoken prompt: a window of audio
@@ -156,4 +157,26 @@ func TestTrunkAttendant(t *testing.T) {
 		}
 		inside.stillUp(t)
 	})
+}
+
+// TestTrunkByCredentialsReachesTheAttendant: a trunk trusted by digest
+// credentials rather than by address has its DID challenged; with its
+// credentials the call is the trunk's and reaches the attendant.
+func TestTrunkByCredentialsReachesTheAttendant(t *testing.T) {
+	d := startDaemon(t)
+	id := d.createConference(t, "7001", nil)
+	d.mustAPI(t, "POST", "/api/v1/trunks", map[string]any{"name": "provider", "username": "provider-in",
+		"password": "s3cret-trunk", "dids": []map[string]string{{"number": "5550177", "conference": ""}}},
+		nil, http.StatusCreated)
+	if _, err := d.tryDial(t, "5550177", "Nobody", toneB); statusOf(err) != 401 {
+		t.Fatalf("a call to the DID without credentials: %v, want a 401 challenge", err)
+	}
+	inside := d.dial(t, "7001", "Inside", toneA)
+	caller := d.dial(t, "5550177", "Provider", toneB,
+		withSIP(sipcaller.WithCredentials("provider-in", "s3cret-trunk")))
+	caller.hearsSpeech(t, "the enter-number prompt")
+	caller.enterPIN(t, "7001#", false)
+	d.waitState(t, id, "Provider", "in-conference")
+	inside.hears(t, toneB)
+	caller.hears(t, toneA)
 }

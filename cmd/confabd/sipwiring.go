@@ -26,6 +26,7 @@ var (
 	_ sipfront.Authenticator  = sipDirectory{}
 	_ sipfront.Registrar      = sipDirectory{}
 	_ sipfront.TrunkDirectory = sipDirectory{}
+	_ sipfront.TrunkUsers     = sipDirectory{}
 )
 
 // HA1 returns the stored digest hash of a phone, or computes one for a
@@ -112,6 +113,48 @@ func (d sipDirectory) TrunkForAddress(addr netip.Addr) (string, bool) {
 		return "", false
 	}
 	return t.Name, true
+}
+
+// TrunkForUser names the trunk whose inbound digest username this is: a
+// trunk trusted by credentials rather than by address. A phone of the same
+// name wins, as it does in HA1.
+func (d sipDirectory) TrunkForUser(username string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := d.db.UserByName(ctx, username); !errors.Is(err, store.ErrNotFound) {
+		return "", false
+	}
+	trunks, err := d.db.ListTrunks(ctx)
+	if err != nil {
+		return "", false
+	}
+	for _, t := range trunks {
+		if t.Username != "" && t.Username == username {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// CredentialDID reports whether a trunk with inbound credentials lists did.
+func (d sipDirectory) CredentialDID(did string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	trunks, err := d.db.ListTrunks(ctx)
+	if err != nil {
+		return false
+	}
+	for _, t := range trunks {
+		if t.Username == "" {
+			continue
+		}
+		for _, x := range t.DIDs {
+			if x.Number == did {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TargetForDID routes a DID the trunk lists to its conference or, when it

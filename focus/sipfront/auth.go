@@ -78,17 +78,30 @@ func (f *Front) challenge(stale bool) *rejection {
 	return reject(sip.StatusUnauthorized, "Unauthorized", headers...)
 }
 
-// authenticateInvite decides whether an INVITE (not from a trunk) must
-// prove who it is: when it carries credentials, when WithRequireAuth is
-// set, or when its From user is registered from the same address.
+// authenticateInvite decides whether an INVITE (not from a trunk's
+// address) must prove who it is: when it carries credentials, when
+// WithRequireAuth is set, when its From user is registered from the same
+// address, or when it dials a DID of a trunk trusted by credentials.
 func (f *Front) authenticateInvite(req *sip.Request, src netip.AddrPort) (string, *rejection) {
 	if f.cfg.auth == nil {
 		return "", nil
 	}
-	if req.GetHeader("Authorization") != nil || f.cfg.requireAuth || f.registeredFrom(req, src.Addr()) {
+	if req.GetHeader("Authorization") != nil || f.cfg.requireAuth || f.registeredFrom(req, src.Addr()) ||
+		f.credentialDID(req) {
 		return f.authenticate(req, src.Addr())
 	}
 	return "", nil
+}
+
+// credentialDID reports whether req dials a number that a trunk trusted by
+// its credentials delivers (TrunkUsers).
+func (f *Front) credentialDID(req *sip.Request) bool {
+	tu, ok := f.cfg.trunks.(TrunkUsers)
+	if !ok {
+		return false
+	}
+	did, err := targetOf(&req.Recipient)
+	return err == nil && tu.CredentialDID(did)
 }
 
 // registeredFrom reports whether the From user of req has a binding whose

@@ -12,10 +12,11 @@
 //     (the OCS/Lync conference URI form), gives the target "focus:ID";
 //   - otherwise the user part of the Request-URI, percent-decoded, is the
 //     target: sip:7001@box gives "7001";
-//   - a call from a trunk (TrunkDirectory) has its user part, the DID,
-//     mapped by TargetForDID, which may give focus.AttendantTarget (ask
-//     the caller for the conference number); an unmapped DID is passed on
-//     as dialled.
+//   - a call from a trunk (TrunkDirectory: by its address, or TrunkUsers:
+//     by the digest credentials an INVITE to one of its DIDs is challenged
+//     for) has its user part, the DID, mapped by TargetForDID, which may
+//     give focus.AttendantTarget (ask the caller for the conference
+//     number); an unmapped DID is passed on as dialled.
 //
 // A Request-URI without a user part or with characters outside
 // [0-9A-Za-z*#+._-] is answered 404.

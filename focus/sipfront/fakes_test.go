@@ -232,10 +232,23 @@ func (r *memRegistrar) Lookup(_ context.Context, aor string) ([]Binding, error) 
 // trunks is a fake TrunkDirectory.
 type trunks struct {
 	peers map[netip.Addr]string
+	users map[string]string // inbound username -> trunk
 	dids  map[string]string // trunk + "/" + did -> target
 }
 
 func (t trunks) TrunkForAddress(a netip.Addr) (string, bool) { n, ok := t.peers[a]; return n, ok }
+func (t trunks) TrunkForUser(u string) (string, bool)        { n, ok := t.users[u]; return n, ok }
+func (t trunks) CredentialDID(did string) bool {
+	for key := range t.dids {
+		trunk, d, _ := strings.Cut(key, "/")
+		for _, name := range t.users {
+			if name == trunk && d == did {
+				return true
+			}
+		}
+	}
+	return false
+}
 func (t trunks) TargetForDID(trunk, did string) (string, bool) {
 	target, ok := t.dids[trunk+"/"+did]
 	return target, ok

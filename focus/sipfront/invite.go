@@ -322,6 +322,11 @@ func (f *Front) admit(req *sip.Request, tx sip.ServerTransaction) (admission, *r
 			return adm, rej
 		}
 		adm.user = user
+		if tu, ok := f.cfg.trunks.(TrunkUsers); ok && user != "" {
+			if name, ok := tu.TrunkForUser(user); ok { // a trunk trusted by its credentials
+				adm.trunk, adm.user = name, ""
+			}
+		}
 	}
 
 	tr, err := timerRequestOf(req)

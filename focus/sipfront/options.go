@@ -71,6 +71,18 @@ type TrunkDirectory interface {
 	TargetForDID(trunk, did string) (target string, ok bool)
 }
 
+// TrunkUsers is a TrunkDirectory that also knows the trunks that prove who
+// they are with digest credentials rather than by address: a call whose
+// credentials are a trunk's inbound username is that trunk's, and its
+// Request-URI user is a DID like an address-trusted trunk's.
+type TrunkUsers interface {
+	TrunkForUser(username string) (name string, ok bool)
+	// CredentialDID reports whether a trunk trusted by credentials
+	// delivers this number: an INVITE for it is challenged, since a
+	// provider sends its credentials only when asked.
+	CredentialDID(did string) bool
+}
+
 // Option configures a Front.
 type Option func(*config)
 

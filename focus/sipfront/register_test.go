@@ -312,6 +312,52 @@ func TestTrunkCalls(t *testing.T) {
 	})
 }
 
+func TestTrunkByCredentials(t *testing.T) {
+	j := newEchoJoiner()
+	dir := trunks{
+		users: map[string]string{"carrier-in": "carrier"},
+		dids:  map[string]string{"carrier/5550199": "attendant"},
+	}
+	f := startFront(t, j, WithTrunks(dir), WithAuth(users{"carrier-in": "s3cret", "alice": "wonderland"}))
+	c := newCaller(t, f, "UDP")
+	invite := func(user, password, number string) {
+		t.Helper()
+		ctx := testContext(t)
+		req := sip.NewRequest(sip.INVITE, c.uri(number))
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(offerSDP("sendrecv"))
+		req.SetTransport("UDP")
+		sess, err := c.dialogUA().WriteInvite(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.WaitAnswer(ctx, answerWith(user, password)); err != nil {
+			t.Fatalf("INVITE as %s: %v", user, err)
+		}
+		_ = sess.Ack(ctx)
+	}
+	t.Run("a call to the trunk's DID is challenged, and with its credentials is the trunk's, its DID routed", func(t *testing.T) {
+		invite("carrier-in", "s3cret", "5550199")
+		got := j.lastJoin(t)
+		if got.target != "attendant" || got.call.Trunk != "carrier" || got.call.User != "" {
+			t.Fatalf("Join(%q) with Trunk %q User %q", got.target, got.call.Trunk, got.call.User)
+		}
+	})
+	t.Run("a call to another number is not challenged", func(t *testing.T) {
+		c.call(testContext(t), "7001")
+		if got := j.lastJoin(t); got.call.Trunk != "" || got.call.User != "" {
+			t.Fatalf("Join with Trunk %q User %q", got.call.Trunk, got.call.User)
+		}
+	})
+	t.Run("a phone's credentials do not make a trunk", func(t *testing.T) {
+		invite("alice", "wonderland", "5550199")
+		got := j.lastJoin(t)
+		if got.target != "5550199" || got.call.Trunk != "" || got.call.User != "alice" {
+			t.Fatalf("Join(%q) with Trunk %q User %q", got.target, got.call.Trunk, got.call.User)
+		}
+	})
+}
+
 // safeClock is a test clock the Front's goroutines may read.
 type safeClock struct {
 	mu sync.Mutex
