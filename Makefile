@@ -41,8 +41,8 @@ test: deps fmt vet check-generated
 # The standard matrix of the end-to-end benchmark: confabload starts a
 # freshly built confabd for every run and writes bench/results/<date>.md
 # with its chart (<date>.png) and the raw results (<date>.json). Each
-# scenario file says how long it runs; the whole matrix takes about six
-# minutes. BENCH_SCENARIOS picks others, e.g. one file for a quick look;
+# scenario file says how long it runs; the whole matrix takes about ten
+# minutes (the G.711 sweep runs each point three times). BENCH_SCENARIOS picks others, e.g. one file for a quick look;
 # BENCH_FLAGS adds confabload flags, e.g. -wait-idle 60s on a shared box.
 BENCH_FLAGS ?=
 BENCH_SCENARIOS ?= bench/scenarios/g711-sweep.txt bench/scenarios/opus-sweep.txt bench/scenarios/g722.txt \

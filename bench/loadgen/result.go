@@ -39,6 +39,10 @@ type Result struct {
 	// BridgeCounters are the increases over the window of counters the
 	// bridge reports about itself, when it does (Config.BridgeCounters).
 	BridgeCounters map[string]float64 `json:",omitempty"`
+	// Spread, when the load was run more than once (scenario repeat), is
+	// the range over the runs; the figures above are then their medians
+	// (Median).
+	Spread *Spread `json:",omitempty"`
 
 	// Pass is true when the capacity criteria held; Failed names those
 	// that did not.

@@ -262,6 +262,12 @@ func (r *Report) group(b *strings.Builder, g Group) {
 	}
 	var notes []string
 	for _, run := range g.Runs {
+		if sp := run.Spread; sp != nil {
+			notes = append(notes, fmt.Sprintf("N = %d: the medians of %d runs (%d passed on their own); over the runs bridge CPU per participant "+
+				"%.4f-%.4f %%, p99 gap %s-%s, late %.3f-%.3f %%, latency p99 %s-%s. The counters below are the median-CPU run's.",
+				run.Participants, sp.Runs, sp.PassedRuns, sp.PerParticipant[0], sp.PerParticipant[1], ms(sp.GapP99[0]), ms(sp.GapP99[1]),
+				sp.LatePct[0], sp.LatePct[1], ms(sp.LatencyP99[0]), ms(sp.LatencyP99[1])))
+		}
 		if !run.Pass {
 			notes = append(notes, fmt.Sprintf("N = %d failed: %s.", run.Participants, strings.Join(run.Failed, "; ")))
 		}

@@ -33,7 +33,14 @@ func sample() *Report {
 	r := &Report{Title: "Test", Date: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Env: Environment{CPU: "Test CPU", CPUs: 2}}
 	r.Add(Group{Scenario: "g711-sweep", Description: "G.711 sweep", Runs: []*loadgen.Result{
 		run(1000, "PCMU", 0.04, 0.01, true), run(2000, "PCMU", 0.045, 0.05, true)}})
-	r.Add(Group{Scenario: "opus", Runs: []*loadgen.Result{run(200, "opus", 0.4, 0.2, false)}})
+	var opusRuns []*loadgen.Result
+	for _, cpu := range []float64{0.4, 0.5, 0.3} {
+		r := run(200, "opus", cpu, cpu/2, false)
+		r.Media.GapP99 = 30 * time.Millisecond
+		opusRuns = append(opusRuns, r)
+	}
+	opus := loadgen.Median(opusRuns)
+	r.Add(Group{Scenario: "opus", Runs: []*loadgen.Result{opus}})
 	r.Add(Group{Scenario: "capacity", Runs: []*loadgen.Result{run(2500, "PCMU", 0.05, 0.02, true)},
 		Capacity: &Capacity{Min: 1000, Max: 4000, Step: 500, Participants: 2500}})
 	return r
@@ -54,6 +61,7 @@ func TestMarkdown(t *testing.T) {
 		{"the marginal CPU per participant is fitted over the G.711 runs", "marginal 0.0557 % per added participant over 3 runs that kept time"},
 		{"each run has a row", "| 2000 | 200 × 10 | 2000/2000 |"},
 		{"a failed run says why", "N = 200 failed: p99 gap 30ms >= 25ms."},
+		{"a repeated load gives its medians and range", "N = 200: the medians of 3 runs (0 passed on their own); over the runs bridge CPU per participant 0.3000-0.5000 %, p99 gap 30.0 ms-30.0 ms, late 0.150-0.250 %"},
 		{"the capacity found is stated", "**2500 participants** is the largest load that passed."},
 	}
 	for _, tt := range tests {

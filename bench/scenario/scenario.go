@@ -34,6 +34,7 @@
 //	window       10s                     # measured time
 //	analyse      40                      # receivers whose audio is decoded and checked
 //	mixed        4                       # at most this many talkers are heard (the bridge's cap)
+//	repeat       3                       # run each load this many times; figures are the medians
 //
 // Only conferences is required; Defaults lists what the others default to.
 package scenario
@@ -135,6 +136,10 @@ type Scenario struct {
 	Window        time.Duration
 	Analyse       int // receivers decoded and analysed
 	Mixed         int // the most talkers a receiver is expected to hear
+	// Repeat runs each load that many times, each against a fresh
+	// bridge; the report gives the medians and their range, and judges
+	// the criteria on the medians (one run on a shared machine is noise).
+	Repeat int
 	Announcements bool
 }
 
@@ -154,6 +159,7 @@ func Defaults() Scenario {
 		Window:   10 * time.Second,
 		Analyse:  40,
 		Mixed:    4,
+		Repeat:   1,
 	}
 }
 
@@ -299,6 +305,8 @@ func (s *Scenario) set(key, v string) (ok bool, err error) {
 		return true, setInt(&s.Analyse, v)
 	case "mixed":
 		return true, setInt(&s.Mixed, v)
+	case "repeat":
+		return true, setInt(&s.Repeat, v)
 	case "announcements":
 		return true, setBool(&s.Announcements, v)
 	default:

@@ -55,6 +55,7 @@ warmup       2s
 window       15s
 analyse      8
 mixed        3
+repeat       3
 announcements yes
 `,
 			check: func(t *testing.T, s Scenario) {
@@ -66,7 +67,7 @@ announcements yes
 					Ptime:    40 * time.Millisecond, Talkers: 0.25, TalkOn: 200 * time.Millisecond, TalkEach: 800 * time.Millisecond,
 					WAV: "speech.wav", DTX: true, PIN: "4321", AuthUser: "alice", AuthPassword: "s3cret",
 					Rate: 50, Churn: 2, Loss: Loss{Rate: 0.03, Burst: 2.5}, Jitter: 30 * time.Millisecond,
-					Warmup: 2 * time.Second, Window: 15 * time.Second, Analyse: 8, Mixed: 3, Announcements: true,
+					Warmup: 2 * time.Second, Window: 15 * time.Second, Analyse: 8, Mixed: 3, Repeat: 3, Announcements: true,
 				}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("got %+v\nwant %+v", s, want)
@@ -124,6 +125,8 @@ func TestParseRejects(t *testing.T) {
 		{"a capacity search without a step", "conferences 1 x 10\ncapacity 10 100\n", ErrSyntax, "line 2"},
 		{"an unknown codec", "conferences 1 x 2\ncodec GSM\n", ErrInvalid, "line 2"},
 		{"codec shares that do not add up", "conferences 1 x 2\ncodec PCMU 50%\ncodec G722 40%\n", ErrInvalid, ""},
+		{"no run at all", "conferences 1 x 2\nrepeat 0\n", ErrInvalid, ""},
+		{"too many repeats", "conferences 1 x 2\nrepeat 50\n", ErrInvalid, ""},
 		{"the same codec twice", "conferences 1 x 2\ncodec PCMU 50%\ncodec pcmu 50%\n", ErrInvalid, ""},
 		{"a ptime codecs do not use", "conferences 1 x 2\nptime 25ms\n", ErrInvalid, ""},
 		{"more than all callers talking", "conferences 1 x 2\ntalkers 120%\n", ErrInvalid, ""},

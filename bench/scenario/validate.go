@@ -145,6 +145,9 @@ func (s Scenario) validateLoad() []error {
 	if s.Analyse < 0 || s.Analyse > 1000 {
 		bad("analyse %d: want 0 to 1000 receivers", s.Analyse)
 	}
+	if s.Repeat < 1 || s.Repeat > 20 {
+		bad("repeat %d: want 1 to 20 runs of each load", s.Repeat)
+	}
 	if s.Mixed < 1 || s.Mixed > 1000 {
 		bad("mixed %d: want 1 or more talkers", s.Mixed)
 	}

@@ -88,11 +88,22 @@ func (o *options) runAll(ctx context.Context, stdout io.Writer) error {
 func (o *options) runScenario(ctx context.Context, s scenario.Scenario, local netip.Addr, stdout io.Writer) (report.Group, error) {
 	g := report.Group{Scenario: s.Name, Description: s.Description}
 	one := func(confs int) (*loadgen.Result, error) {
-		r, err := o.runOnce(ctx, s.WithConferences(confs), local)
-		if r != nil {
-			fmt.Fprintln(stdout, report.Line(r))
+		var runs []*loadgen.Result
+		for range max(1, s.Repeat) {
+			r, err := o.runOnce(ctx, s.WithConferences(confs), local)
+			if r != nil {
+				fmt.Fprintln(stdout, report.Line(r))
+				runs = append(runs, r)
+			}
+			if err != nil {
+				return loadgen.Median(runs), err
+			}
 		}
-		return r, err
+		m := loadgen.Median(runs)
+		if len(runs) > 1 {
+			fmt.Fprintln(stdout, "MEDIAN", report.Line(m))
+		}
+		return m, nil
 	}
 	switch {
 	case s.Capacity != nil:
