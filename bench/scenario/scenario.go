@@ -123,23 +123,23 @@ type Scenario struct {
 	TalkEach time.Duration // the burst period
 	// WAV, when set, makes talkers send speech from this file instead of a
 	// tone.
-	WAV           string
-	DTX           bool
-	PIN           string
-	AuthUser      string
-	AuthPassword  string
-	Rate          float64 // calls set up per second
-	Churn         float64 // callers replaced per second
-	Loss          Loss
-	Jitter        time.Duration
-	Warmup        time.Duration
-	Window        time.Duration
-	Analyse       int // receivers decoded and analysed
-	Mixed         int // the most talkers a receiver is expected to hear
+	WAV          string
+	DTX          bool
+	PIN          string
+	AuthUser     string
+	AuthPassword string
+	Rate         float64 // calls set up per second
+	Churn        float64 // callers replaced per second
+	Loss         Loss
+	Jitter       time.Duration
+	Warmup       time.Duration
+	Window       time.Duration
+	Analyse      int // receivers decoded and analysed
+	Mixed        int // the most talkers a receiver is expected to hear
 	// Repeat runs each load that many times, each against a fresh
 	// bridge; the report gives the medians and their range, and judges
 	// the criteria on the medians (one run on a shared machine is noise).
-	Repeat int
+	Repeat        int
 	Announcements bool
 }
 
