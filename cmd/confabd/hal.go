@@ -14,6 +14,8 @@ import (
 	"periph.io/x/host/v3"
 
 	"confab/hal"
+	"confab/hal/dsp"
+	"confab/hal/halselect"
 	"confab/hal/panel"
 	"confab/hal/watchdog"
 )
@@ -128,16 +130,36 @@ func (c watchdogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n.Failed), "failed")
 }
 
-// openOffload opens the -dsp coprocessor for the MCU's codec and mix work.
-// Without one, or when it does not answer, the MCU does that work in Go.
-func openOffload(target string, log *slog.Logger) (hal.Offload, []hal.DriverStatus, func()) {
-	why := "no -dsp configured"
-	if target != "" {
-		why = fmt.Sprintf("-dsp %s: this build has no DSP driver", target)
-		log.Error("codec and mix stay in Go", "reason", why)
+// openOffload probes the -dsp coprocessor. The MCU does its codec and mix
+// work in Go in this build (the mixer does not take a hal.Offload yet), so
+// the report says whether the device answers and that the work stays in Go.
+func openOffload(target string, report *halselect.Report, log *slog.Logger) {
+	lines := func(why string, dev ...hal.DriverStatus) {
+		for _, c := range []hal.Capability{hal.CapCodec, hal.CapMix} {
+			ls := []hal.DriverStatus{{Capability: c, Driver: "go", Active: true, Reason: why}}
+			for _, d := range dev {
+				if d.Capability == c {
+					d.Active, d.Reason = false, why
+					ls = append(ls, d)
+				}
+			}
+			report.SetCapability(c, ls...)
+		}
 	}
-	return hal.Offload{}, []hal.DriverStatus{
-		{Capability: hal.CapCodec, Driver: "go", Active: true, Reason: why},
-		{Capability: hal.CapMix, Driver: "go", Active: true, Reason: why},
-	}, func() {}
+	if target == "" {
+		lines("no -dsp configured")
+		return
+	}
+	d, err := dsp.Open(target, dsp.WithLogger(log))
+	if err != nil {
+		why := fmt.Sprintf("-dsp %s did not answer: %v", target, err)
+		log.Error("codec and mix stay in Go", "reason", why)
+		lines(why)
+		return
+	}
+	defer d.Close()
+	st := d.Status()
+	why := fmt.Sprintf("-dsp %s answers (%s), but this build's MCU does not hand work to it yet", target, st[0].Reason)
+	log.Warn("codec and mix stay in Go", "reason", why)
+	lines(why, st...)
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -204,44 +203,5 @@ func TestDaemonHealthz(t *testing.T) {
 	}
 	if !strings.Contains(rep.Checks["sip"].Detail, "answered 200") {
 		t.Errorf("sip check %+v", rep.Checks["sip"])
-	}
-}
-
-// TestDaemonHALReport starts confabd with a panel pin this machine lacks,
-// a watchdog device that is not there and a DSP it cannot reach: it runs,
-// on the Go engines, and says why in its log and metrics.
-func TestDaemonHALReport(t *testing.T) {
-	dir := t.TempDir()
-	d := startDaemon(t, "-panel", "status=GPIO5,mute=GPIO13", "-watchdog", filepath.Join(dir, "watchdog"),
-		"-dsp", "spidev:"+filepath.Join(dir, "spidev0.0"))
-	req, _ := http.NewRequest("GET", "http://"+d.http+"/metrics", nil)
-	req.SetBasicAuth("admin", adminPassword)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "confab_hal_driver_info{") {
-			lines = append(lines, l)
-		}
-	}
-	report := strings.Join(lines, "\n")
-	for _, want := range []string{
-		`active="true",capability="packet-path",driver="socket"`,
-		`active="false",capability="packet-path",driver="xdp"`,
-		`active="true",capability="codec",driver="go",reason="-dsp spidev:`,
-		`active="true",capability="mix",driver="go",reason="-dsp spidev:`,
-		`active="false",capability="panel",driver="gpio",reason="not used: status pin:`,
-		`active="false",capability="watchdog",driver="` + filepath.Join(dir, "watchdog") + `",reason="not used: watchdog: no device`,
-	} {
-		if !strings.Contains(report, want) {
-			t.Errorf("no %s in\n%s", want, report)
-		}
-	}
-	if !strings.Contains(d.out.String(), "hal driver") {
-		t.Error("the report is not in the log")
 	}
 }

@@ -95,11 +95,7 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
-	_, offloadLines, closeOffload := openOffload(cfg.DSP, log)
-	defer closeOffload()
-	for _, l := range offloadLines {
-		report.Set(l)
-	}
+	openOffload(cfg.DSP, report, log)
 	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixerConfig(cfg, settings), mixer.WithLogger(log))
 	if err != nil {
 		return err
