@@ -57,7 +57,14 @@ type config struct {
 	env             []string
 	readyTimeout    time.Duration
 	nice            *int
+	addr            netip.Addr
 }
+
+// WithAddress makes the daemon listen for SIP and HTTP on addr, and write
+// it into SDP, instead of 127.0.0.1: the host's end of a veth pair, say,
+// for callers in another network namespace. Media stays on the pure-Go
+// socket path (-media-if none), as on loopback, so that runs compare.
+func WithAddress(addr netip.Addr) Option { return func(c *config) { c.addr = addr } }
 
 // WithRTPPorts sets the daemon's media port range (default 20000-31999,
 // 6000 RTP/RTCP pairs).
@@ -101,7 +108,7 @@ func Build(ctx context.Context, moduleDir, out string) error {
 // Start runs binary with a new data directory under dir (which the caller
 // removes) and waits until it is ready.
 func Start(ctx context.Context, binary, dir string, opts ...Option) (*Bridge, error) {
-	cfg := config{rtpLow: 20000, rtpHigh: 31999, logLevel: "warn", readyTimeout: 30 * time.Second}
+	cfg := config{rtpLow: 20000, rtpHigh: 31999, logLevel: "warn", readyTimeout: 30 * time.Second, addr: netip.MustParseAddr("127.0.0.1")}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -116,18 +123,22 @@ func Start(ctx context.Context, binary, dir string, opts ...Option) (*Bridge, er
 	if err := seedAdmin(ctx, filepath.Join(data, "confab.db"), b.password); err != nil {
 		return nil, err
 	}
-	sipPort, err := freePort()
+	sipPort, err := freePort(cfg.addr)
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := freePort(cfg.addr)
 	if err != nil {
 		return nil, err
 	}
-	b.sip = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sipPort)
-	b.http = fmt.Sprintf("127.0.0.1:%d", httpPort)
-	b.cmd = exec.Command(binary, "-data", data, "-sip", b.sip.String(), "-http", b.http,
-		"-rtp-ports", fmt.Sprintf("%d-%d", cfg.rtpLow, cfg.rtpHigh), "-public-ip", "127.0.0.1", "-log-level", cfg.logLevel)
+	b.sip = netip.AddrPortFrom(cfg.addr, sipPort)
+	b.http = netip.AddrPortFrom(cfg.addr, httpPort).String()
+	args := []string{"-data", data, "-sip", b.sip.String(), "-http", b.http,
+		"-rtp-ports", fmt.Sprintf("%d-%d", cfg.rtpLow, cfg.rtpHigh), "-public-ip", cfg.addr.String(), "-log-level", cfg.logLevel}
+	if !cfg.addr.IsLoopback() {
+		args = append(args, "-media-if", "none")
+	}
+	b.cmd = exec.Command(binary, args...)
 	b.cmd.Env = append(os.Environ(), cfg.env...)
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
@@ -207,23 +218,23 @@ func (b *Bridge) Output() string {
 	return b.log.String()
 }
 
-// freePort returns a loopback port free on both UDP and TCP, as confabd's
+// freePort returns a port of addr free on both UDP and TCP, as confabd's
 // SIP address must be.
-func freePort() (uint16, error) {
+func freePort(addr netip.Addr) (uint16, error) {
 	for range 20 {
-		u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		u, err := net.ListenPacket("udp4", netip.AddrPortFrom(addr, 0).String())
 		if err != nil {
 			return 0, fmt.Errorf("bridgeproc: %w", err)
 		}
 		port := u.LocalAddr().(*net.UDPAddr).Port
-		t, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		t, err := net.Listen("tcp4", netip.AddrPortFrom(addr, uint16(port)).String())
 		u.Close()
 		if err == nil {
 			t.Close()
 			return uint16(port), nil
 		}
 	}
-	return 0, errors.New("bridgeproc: no free loopback port")
+	return 0, fmt.Errorf("bridgeproc: no free port on %s", addr)
 }
 
 // PID is the daemon's process id.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Counters reads the daemon's /metrics (Prometheus text format) and
@@ -15,12 +16,28 @@ import (
 // confab_mixer_late_ticks_total: the bridge's own view of how it keeps
 // time, beside what the generator sees.
 func (b *Bridge) Counters(ctx context.Context, prefix string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.http+"/metrics", nil)
+	return b.Metrics().Counters(ctx, prefix)
+}
+
+// MetricsSource says where a daemon's /metrics is and how to log in, so
+// that another process (a generator in another network namespace) can
+// read its counters.
+type MetricsSource struct {
+	HTTP     string // host:port
+	Password string // the admin's
+}
+
+// Metrics is where this daemon's /metrics is.
+func (b *Bridge) Metrics() MetricsSource { return MetricsSource{HTTP: b.http, Password: b.password} }
+
+// Counters reads the samples of the daemon's /metrics, as Bridge.Counters.
+func (m MetricsSource) Counters(ctx context.Context, prefix string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.HTTP+"/metrics", nil)
 	if err != nil {
 		return nil, fmt.Errorf("bridgeproc: %w", err)
 	}
-	req.SetBasicAuth("admin", b.password)
-	res, err := b.client.Do(req)
+	req.SetBasicAuth("admin", m.Password)
+	res, err := metricsClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bridgeproc: metrics: %w", err)
 	}
@@ -30,6 +47,8 @@ func (b *Bridge) Counters(ctx context.Context, prefix string) (map[string]float6
 	}
 	return parseMetrics(res.Body, prefix)
 }
+
+var metricsClient = &http.Client{Timeout: 30 * time.Second}
 
 // parseMetrics reads the unlabelled samples of the text exposition format.
 func parseMetrics(r io.Reader, prefix string) (map[string]float64, error) {

@@ -666,6 +666,9 @@ func impairment(s scenario.Scenario) string {
 	if s.Jitter > 0 {
 		parts = append(parts, fmt.Sprintf("jitter %v", s.Jitter))
 	}
+	if s.Netem != nil {
+		parts = append(parts, s.Netem.String())
+	}
 	if s.Churn > 0 {
 		parts = append(parts, fmt.Sprintf("churn %.0f/s", s.Churn))
 	}

@@ -30,6 +30,7 @@
 //	churn        5/s                     # callers that leave and are replaced, per second
 //	loss         1% burst 3              # upstream loss; burst: mean loss-run length (Gilbert)
 //	jitter       30ms                    # upstream delay variation, uniform 0..value
+//	netem        loss 2% delay 20ms jitter 10ms reorder 1%   # the kernel impairs instead (see Netem)
 //	warmup       3s                      # after the last call is up, before measuring
 //	window       10s                     # measured time
 //	analyse      40                      # receivers whose audio is decoded and checked
@@ -132,10 +133,17 @@ type Scenario struct {
 	Churn        float64 // callers replaced per second
 	Loss         Loss
 	Jitter       time.Duration
-	Warmup       time.Duration
-	Window       time.Duration
-	Analyse      int // receivers decoded and analysed
-	Mixed        int // the most talkers a receiver is expected to hear
+	// Netem, when set, runs the callers in a network namespace of their
+	// own, joined to the bridge by a veth pair whose callers' end has a
+	// tc netem queue: everything the callers send (SIP and RTP) is lost,
+	// delayed and reordered by the kernel on its way to the bridge, the
+	// way a WAN link would. It needs root and a bridge the run starts
+	// itself (confabload -confabd).
+	Netem   *Netem `json:",omitempty"`
+	Warmup  time.Duration
+	Window  time.Duration
+	Analyse int // receivers decoded and analysed
+	Mixed   int // the most talkers a receiver is expected to hear
 	// Repeat runs each load that many times, each against a fresh
 	// bridge; the report gives the medians and their range, and judges
 	// the criteria on the medians (one run on a shared machine is noise).
@@ -297,6 +305,10 @@ func (s *Scenario) set(key, v string) (ok bool, err error) {
 		return true, s.parseLoss(v)
 	case "jitter":
 		return true, setDuration(&s.Jitter, v)
+	case "netem":
+		n, err := parseNetem(v)
+		s.Netem = n
+		return true, err
 	case "warmup":
 		return true, setDuration(&s.Warmup, v)
 	case "window":
@@ -341,6 +353,54 @@ func setDuration(dst *time.Duration, v string) error {
 	}
 	*dst = d
 	return nil
+}
+
+// Netem is the kernel's impairment of what the callers send (tc-netem(8)).
+type Netem struct {
+	Loss    float64       // share of packets dropped, 0..1
+	Delay   time.Duration // added to every packet
+	Jitter  time.Duration // the delay varies by up to this much either way
+	Reorder float64       // share of packets sent at once, ahead of delayed ones (needs a delay)
+}
+
+// String is the impairment as the report names it.
+func (n Netem) String() string {
+	return fmt.Sprintf("netem loss %.1f%% delay %v jitter %v reorder %.1f%%", 100*n.Loss, n.Delay, n.Jitter, 100*n.Reorder)
+}
+
+// parseNetem reads "loss 2% delay 20ms jitter 10ms reorder 1%", any of
+// the four, in any order.
+func parseNetem(v string) (*Netem, error) {
+	f := strings.Fields(v)
+	if len(f) == 0 || len(f)%2 != 0 {
+		return nil, fmt.Errorf("%w: netem %q: want pairs such as loss 2%% delay 20ms jitter 10ms reorder 1%%", ErrInvalid, v)
+	}
+	n := &Netem{}
+	seen := map[string]bool{}
+	for i := 0; i < len(f); i += 2 {
+		k, val := f[i], f[i+1]
+		if seen[k] {
+			return nil, fmt.Errorf("%w: netem %s given twice", ErrInvalid, k)
+		}
+		seen[k] = true
+		var err error
+		switch k {
+		case "loss":
+			err = setPercent(&n.Loss, val)
+		case "reorder":
+			err = setPercent(&n.Reorder, val)
+		case "delay":
+			err = setDuration(&n.Delay, val)
+		case "jitter":
+			err = setDuration(&n.Jitter, val)
+		default:
+			err = fmt.Errorf("%w: netem %q: know loss, delay, jitter and reorder", ErrInvalid, k)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 // setPercent reads "10%" (or "10") as 0.1.

@@ -125,6 +125,11 @@ func TestParseRejects(t *testing.T) {
 		{"a capacity search without a step", "conferences 1 x 10\ncapacity 10 100\n", ErrSyntax, "line 2"},
 		{"an unknown codec", "conferences 1 x 2\ncodec GSM\n", ErrInvalid, "line 2"},
 		{"codec shares that do not add up", "conferences 1 x 2\ncodec PCMU 50%\ncodec G722 40%\n", ErrInvalid, ""},
+		{"netem without pairs", "conferences 1 x 2\nnetem loss\n", ErrInvalid, "line 2"},
+		{"netem with an unknown word", "conferences 1 x 2\nnetem drop 2%\n", ErrInvalid, "line 2"},
+		{"netem loss over half", "conferences 1 x 2\nnetem loss 60%\n", ErrInvalid, ""},
+		{"netem reorder without a delay", "conferences 1 x 2\nnetem reorder 5%\n", ErrInvalid, ""},
+		{"netem jitter over the delay", "conferences 1 x 2\nnetem delay 5ms jitter 10ms\n", ErrInvalid, ""},
 		{"no run at all", "conferences 1 x 2\nrepeat 0\n", ErrInvalid, ""},
 		{"too many repeats", "conferences 1 x 2\nrepeat 50\n", ErrInvalid, ""},
 		{"the same codec twice", "conferences 1 x 2\ncodec PCMU 50%\ncodec pcmu 50%\n", ErrInvalid, ""},
@@ -227,4 +232,21 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNetem(t *testing.T) {
+	s, err := Parse(strings.NewReader("conferences 2 x 3\nnetem reorder 1% delay 20ms loss 2.5% jitter 10ms\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Netem{Loss: 0.025, Delay: 20 * time.Millisecond, Jitter: 10 * time.Millisecond, Reorder: 0.01}
+	if s.Netem == nil || *s.Netem != want {
+		t.Fatalf("netem %+v, want %+v", s.Netem, want)
+	}
+	if got := s.Netem.String(); got != "netem loss 2.5% delay 20ms jitter 10ms reorder 1.0%" {
+		t.Errorf("String %q", got)
+	}
+	if s, _ := Parse(strings.NewReader("conferences 2 x 3\n")); s.Netem != nil {
+		t.Error("no netem line, yet a netem")
+	}
 }

@@ -145,6 +145,17 @@ func (s Scenario) validateLoad() []error {
 	if s.Analyse < 0 || s.Analyse > 1000 {
 		bad("analyse %d: want 0 to 1000 receivers", s.Analyse)
 	}
+	if n := s.Netem; n != nil {
+		if n.Loss < 0 || n.Loss > 0.5 || n.Reorder < 0 || n.Reorder > 0.5 {
+			bad("netem loss %.1f%%, reorder %.1f%%: want 0 to 50%%", 100*n.Loss, 100*n.Reorder)
+		}
+		if n.Delay < 0 || n.Delay > time.Second || n.Jitter < 0 || n.Jitter > n.Delay {
+			bad("netem delay %v jitter %v: want a delay up to 1s and a jitter no larger than it", n.Delay, n.Jitter)
+		}
+		if n.Reorder > 0 && n.Delay == 0 {
+			bad("netem reorder needs a delay: reordered packets are those sent ahead of the delayed ones")
+		}
+	}
 	if s.Repeat < 1 || s.Repeat > 20 {
 		bad("repeat %d: want 1 to 20 runs of each load", s.Repeat)
 	}

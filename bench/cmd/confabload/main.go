@@ -43,6 +43,9 @@ func main() {
 
 // run is the command, with its arguments and output streams.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == childFlag {
+		return runChild(ctx, os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("confabload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options

@@ -131,46 +131,27 @@ func (o *options) runScenario(ctx context.Context, s scenario.Scenario, local ne
 }
 
 // runOnce runs a single load: against a confabd of its own with
-// -confabd, else against -bridge.
+// -confabd, else against -bridge; with netem, from a namespace behind an
+// impaired link (netem.go).
 func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.Addr) (*loadgen.Result, error) {
 	cfg := loadgen.Config{Scenario: s, Bridge: o.bridge, PID: o.pid, Local: local, Log: o.log}
 	waitIdle(ctx, o.waitIdle, o.log)
+	if s.Netem != nil {
+		return o.runNetem(ctx, s, func(extra ...bridgeproc.Option) (*bridgeproc.Bridge, func(), error) {
+			return o.startBridge(ctx, s, extra...)
+		})
+	}
 	if o.confabd == "" {
 		return loadgen.Run(ctx, cfg)
 	}
-	dir, err := os.MkdirTemp("", "confabload-")
+	b, stop, err := o.startBridge(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	var opts []bridgeproc.Option
-	if o.nice != 0 {
-		opts = append(opts, bridgeproc.WithNice(o.nice))
-	}
-	if o.profiles != "" {
-		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
-			return nil, err
-		}
-		prof := filepath.Join(o.profiles, fmt.Sprintf("%s-%d.prof", s.Name, s.Participants()))
-		opts = append(opts, bridgeproc.WithEnv("CONFAB_CPUPROFILE="+prof))
-	}
-	b, err := bridgeproc.Start(ctx, o.confabd, dir, opts...)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := b.Stop(15 * time.Second); err != nil {
-			o.log.Warn("stopping confabd", "err", err)
-		}
-	}()
-	t0 := time.Now()
-	if err := createConferences(ctx, b, s); err != nil {
-		return nil, err
-	}
-	o.log.Info("conferences created", "count", s.Conferences, "took", time.Since(t0).Round(time.Millisecond))
+	defer stop()
 	cfg.Bridge, cfg.PID = b.SIPAddr().String(), b.PID()
 	cfg.BridgeCounters = func(ctx context.Context) (map[string]float64, error) {
-		return b.Counters(ctx, "confab_mixer_")
+		return b.Counters(ctx, "confab_")
 	}
 	r, err := loadgen.Run(ctx, cfg)
 	select {
@@ -179,6 +160,45 @@ func (o *options) runOnce(ctx context.Context, s scenario.Scenario, local netip.
 	default:
 	}
 	return r, err
+}
+
+// startBridge starts -confabd with a fresh data directory and creates the
+// scenario's conferences on it; stop stops it and removes the directory.
+func (o *options) startBridge(ctx context.Context, s scenario.Scenario, extra ...bridgeproc.Option) (*bridgeproc.Bridge, func(), error) {
+	dir, err := os.MkdirTemp("", "confabload-")
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := extra
+	if o.nice != 0 {
+		opts = append(opts, bridgeproc.WithNice(o.nice))
+	}
+	if o.profiles != "" {
+		if err := os.MkdirAll(o.profiles, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		prof := filepath.Join(o.profiles, fmt.Sprintf("%s-%d.prof", s.Name, s.Participants()))
+		opts = append(opts, bridgeproc.WithEnv("CONFAB_CPUPROFILE="+prof))
+	}
+	b, err := bridgeproc.Start(ctx, o.confabd, dir, opts...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop := func() {
+		if err := b.Stop(15 * time.Second); err != nil {
+			o.log.Warn("stopping confabd", "err", err)
+		}
+		os.RemoveAll(dir)
+	}
+	t0 := time.Now()
+	if err := createConferences(ctx, b, s); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	o.log.Info("conferences created", "count", s.Conferences, "took", time.Since(t0).Round(time.Millisecond))
+	return b, stop, nil
 }
 
 // createConferences makes the scenario's conferences on a confabd, a few
