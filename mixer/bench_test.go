@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,12 +51,6 @@ func newLoad(b testing.TB, codecName string, confs, size int, talkers float64, t
 		b.Fatal(err)
 	}
 	l.e = e
-	clock, pt := uint32(8000), 0
-	rtpmap := "PCMU/8000"
-	if codecName == "opus" {
-		clock, pt, rtpmap = 48000, 111, "opus/48000/2"
-	}
-	spec, _ := registry.Default().Lookup(codecName, clock)
 	talkEvery := 0
 	if talkers > 0 {
 		talkEvery = int(math.Round(1 / talkers))
@@ -67,6 +62,20 @@ func newLoad(b testing.TB, codecName string, confs, size int, talkers float64, t
 		}
 		l.confs = append(l.confs, c)
 		for i := 0; i < size; i++ {
+			// codecName may list several, given to the callers in turn.
+			names := strings.Split(codecName, ",")
+			name := names[i%len(names)]
+			clock, pt := uint32(8000), 0
+			rtpmap := "PCMU/8000"
+			switch name {
+			case "opus":
+				clock, pt, rtpmap = 48000, 111, "opus/48000/2"
+			case "G722":
+				pt, rtpmap = 9, "G722/8000"
+			case "L16":
+				clock, pt, rtpmap = 16000, 118, "L16/16000"
+			}
+			spec, _ := registry.Default().Lookup(name, clock)
 			offer := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 				"m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s\r\n", 10000+2*len(l.parts), pt, pt, rtpmap)
 			id, _, err := c.Add([]byte(offer), AddOptions{})
@@ -75,7 +84,7 @@ func newLoad(b testing.TB, codecName string, confs, size int, talkers float64, t
 			}
 			talking := talkEvery > 0 && i%talkEvery == 0
 			enc, _ := spec.NewEncoder(spec.Info.SampleRate)
-			if codecName == "opus" && !talking {
+			if name == "opus" && !talking {
 				// A silent softphone runs Opus with DTX (RFC 7587 §3.1.3):
 				// it sends a packet only now and then.
 				enc, _ = opus.NewEncoder(spec.Info.SampleRate, opus.WithDTX())

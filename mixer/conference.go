@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"confab/hal"
-	"confab/mixer/codec"
 	"confab/mixer/jitter"
 	"confab/mixer/mix"
 	"confab/mixer/prompt"
@@ -29,9 +28,8 @@ type Conference struct {
 	closed  bool
 	parts   []*participant
 	byID    map[ParticipantID]*participant
-	rate    int // mixing rate
-	samples int // samples per frame at rate
-	acc     []int32
+	rate    int     // mixing rate
+	samples int     // samples per frame at rate
 	full    []int16 // everyone's mix, saturated
 	scratch []int16
 	groups  []*encGroup
@@ -40,10 +38,24 @@ type Conference struct {
 	nextPr  uint64
 	frameNo uint64
 	bp      twoParty // two-party bypass (bypass.go)
+
+	// Offload (placement.go, batch.go): where the conference runs, and the
+	// frame's jobs, reused from frame to frame.
+	onDev    atomic.Bool
+	retryAt  time.Time
+	dec, fix [2]jobList // decodes, and concealment of failed ones
+	enc      [2]jobList
+	encOrder []encRef
+	mixIn    [][]int16
+	mixMinus [][]int16
+	mixJob   [1]hal.MixJob
 }
 
 func newConference(e *Engine, id string) *Conference {
 	c := &Conference{id: id, e: e, byID: make(map[ParticipantID]*participant)}
+	if e.hasDevice() && e.deviceHealthy(e.now()) {
+		c.setOnDevice(true)
+	}
 	c.setRate(8000)
 	return c
 }
@@ -54,13 +66,12 @@ func (c *Conference) ID() string { return c.id }
 func (c *Conference) setRate(rate int) {
 	c.rate = rate
 	c.samples = int(int64(rate) * int64(c.e.cfg.Frame) / int64(time.Second))
-	c.acc = make([]int32, c.samples)
 	c.full = make([]int16, c.samples)
 	c.scratch = make([]int16, c.samples)
 	for _, pl := range c.prompts {
 		pl.rerate(rate)
 	}
-	c.groups = nil
+	c.dropGroups()
 	for _, p := range c.parts {
 		c.fitParticipant(p)
 	}
@@ -83,6 +94,11 @@ func (c *Conference) chooseRate() {
 	}
 }
 
+// pktFramesOf is how many frames go into one packet of the negotiated ptime.
+func pktFramesOf(ch sdpneg.Choice, frame time.Duration) int {
+	return max(int(ch.Ptime/frame), 1)
+}
+
 // fitParticipant sizes p's buffers and resamplers to the mixing rate.
 func (c *Conference) fitParticipant(p *participant) {
 	frame := c.e.cfg.Frame
@@ -90,10 +106,7 @@ func (c *Conference) fitParticipant(p *participant) {
 	p.codecIn = make([]int16, codecFrame)
 	p.in = p.codecIn // one buffer when no resampling stands between
 	p.private = make([]int16, c.samples)
-	p.pktFrames = int(p.choice.Ptime / frame)
-	if p.pktFrames < 1 {
-		p.pktFrames = 1
-	}
+	p.pktFrames = pktFramesOf(p.choice, frame)
 	p.codecOut = make([]int16, codecFrame*p.pktFrames)
 	p.frameInPkt = 0
 	p.inRes, p.outRes = nil, nil
@@ -148,14 +161,19 @@ func (c *Conference) Add(offer []byte, opts AddOptions) (ParticipantID, []byte, 
 	p.version = 1
 	answer, err := c.answer(p)
 	if err != nil {
+		p.closeChannels(c.e)
 		_ = c.e.path.Close(flow.ID)
 		return 0, nil, err
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		p.closeChannels(c.e)
 		_ = c.e.path.Close(flow.ID)
 		return 0, nil, ErrClosed
+	}
+	if p.openedDev != c.onDev.Load() && c.place1(p) {
+		c.fallBack(c.e.now()) // the device failed as p's channels moved
 	}
 	c.parts = append(c.parts, p)
 	c.byID[p.id] = p
@@ -196,16 +214,26 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 	if spec.Info.Name == "opus" {
 		pcmRate = c.e.cfg.MaxRate
 	}
-	codecChanged := p.dec == nil || p.spec.Info.Name != spec.Info.Name || p.pcmRate != pcmRate
-	var dec codec.Decoder
-	var enc codec.Encoder
-	if codecChanged {
+	codecChanged := p.spec.Info.Name == "" || p.spec.Info.Name != spec.Info.Name || p.pcmRate != pcmRate
+	frame := c.e.cfg.Frame
+	pkt := pktFramesOf(ch, frame)
+	// The codec channels, opened before anything changes so a refusal
+	// leaves the participant as it was; on the device when the conference
+	// runs there (placement.go).
+	var dch, ech chanRef
+	if codecChanged || pkt != p.pktFrames {
+		dev := c.onDev.Load()
+		p.openedDev = dev
 		var err error
-		if dec, err = spec.NewDecoder(pcmRate); err != nil {
-			return fmt.Errorf("mixer: %s decoder: %w", spec.Info.Name, err)
-		}
-		if enc, err = spec.NewEncoder(pcmRate); err != nil {
+		ech, err = c.e.openChannel(hal.ChannelSpec{Codec: spec.Info.Name, Rate: pcmRate, Frame: frame * time.Duration(pkt), Encoder: true}, dev)
+		if err != nil {
 			return fmt.Errorf("mixer: %s encoder: %w", spec.Info.Name, err)
+		}
+		if codecChanged {
+			if dch, err = c.e.openChannel(hal.ChannelSpec{Codec: spec.Info.Name, Rate: pcmRate, Frame: frame}, dev); err != nil {
+				c.e.closeChannel(&ech)
+				return fmt.Errorf("mixer: %s decoder: %w", spec.Info.Name, err)
+			}
 		}
 	}
 	pts := map[uint8]uint32{ch.Codec.PayloadType: ch.Codec.ClockRate}
@@ -250,11 +278,20 @@ func (c *Conference) applyMedia(p *participant, o *sdpneg.Offer, ch sdpneg.Choic
 	} else {
 		p.sess.SetRemote(o.Remote, o.RemoteRTCP)
 	}
+	if ech.id != 0 {
+		c.e.closeChannel(&p.ech)
+		p.ech = ech
+	}
 	if codecChanged {
-		p.spec, p.pcmRate, p.dec, p.enc = spec, pcmRate, dec, enc
+		c.e.closeChannel(&p.dch)
+		p.dch = dch
+		p.spec, p.pcmRate = spec, pcmRate
+		p.fec = spec.Info.Name == "opus" // the one codec with in-band FEC (RFC 6716 §2.1.7)
 		p.fifo = make([]int16, fifoSamples(pcmRate, c.e.cfg.Frame))
 		p.fifoLen = 0
+		p.pay = make([]byte, 2*maxPayload(spec.Info.Name))
 	}
+	p.pktFrames = pkt
 	p.offer, p.choice = o, ch
 	p.hold = sdpneg.Direction(o.Direction)
 	if o.Remote.Port() == 0 {
@@ -348,6 +385,7 @@ func (c *Conference) removeLocked(p *participant) {
 		_, _ = c.e.path.Write([]hal.Packet{{Flow: p.flow.ID, RTCP: true, Buf: p.rtcp, N: n}})
 	}
 	_ = c.e.path.Close(p.flow.ID)
+	p.closeChannels(c.e)
 	if len(c.parts) > 0 {
 		c.chooseRate()
 	}
@@ -490,6 +528,8 @@ func (c *Conference) Close() error {
 	for len(c.parts) > 0 {
 		c.removeLocked(c.parts[len(c.parts)-1])
 	}
+	c.dropGroups()
+	c.setOnDevice(false)
 	c.mu.Unlock()
 	c.e.removeConference(c)
 	return nil

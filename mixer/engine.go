@@ -31,6 +31,7 @@ import (
 	"confab/hal"
 	"confab/mixer/codec"
 	"confab/mixer/codec/registry"
+	"confab/mixer/offload"
 	"confab/mixer/sdpneg"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	Preference []sdpneg.Supported
 	// OpusBitrate (default 32000) and OpusComplexity (default 5).
 	OpusBitrate, OpusComplexity int
+	// Offload hands codec and mix work to a device (a DSP); a nil part is
+	// done by the pure-Go engine of package mixer/offload, which also takes
+	// over, frame-exact, when the device faults (placement.go).
+	Offload hal.Offload
 }
 
 func (c *Config) setDefaults() {
@@ -165,6 +170,8 @@ type Engine struct {
 	count atomic.Int64 // participants
 
 	stats engineCounters
+	goEng *offload.Engine // the pure-Go codec and mix engine
+	off   offloadCounters // placement.go
 	// tickObserver, when set, hears how long each worker tick took.
 	tickObserver atomic.Pointer[func(time.Duration)]
 }
@@ -195,6 +202,7 @@ type Stats struct {
 	MixTime                   time.Duration // CPU-ish wall time inside frame work
 	Path                      hal.Counters
 	PathName, PathReason      string
+	Offload                   OffloadStats
 }
 
 // NewEngine makes an engine on a packet path; public is the address written
@@ -217,6 +225,8 @@ func NewEngine(path hal.PacketPath, public netip.Addr, cfg Config, opts ...Optio
 	for _, o := range opts {
 		o(e)
 	}
+	e.goEng = offload.New(offload.WithCodecs(e.codecs),
+		offload.WithMaxChannels(max(offload.DefaultMaxChannels, 2*cfg.MaxParticipants+1024)))
 	if e.events == nil {
 		e.events = make(chan Event, 4096)
 	}
@@ -302,6 +312,7 @@ func (e *Engine) Stats() Stats {
 		Path:               e.path.Counters(),
 		PathName:           e.path.Name(),
 		PathReason:         e.path.Reason(),
+		Offload:            e.offloadStats(),
 	}
 }
 

@@ -55,10 +55,17 @@ type participant struct {
 	offer   *sdpneg.Offer
 	choice  sdpneg.Choice
 	spec    codec.Spec
-	pcmRate int // rate the codec decodes to and encodes from
-	dec     codec.Decoder
-	enc     codec.Encoder
+	pcmRate int    // rate the codec decodes to and encodes from
 	version uint64 // SDP o= version of our answers
+
+	// Codec channels on the Go engine or the offload device (placement.go),
+	// and this frame's decode work (batch.go).
+	dch, ech  chanRef
+	fec       bool // the decoder rebuilds lost frames from FEC (Opus)
+	openedDev bool // the conference was on the device when they were opened
+	segs      [maxSegs]seg
+	nseg      int
+	pay       []byte // this frame's payloads, copied out of the jitter buffer
 
 	// Input: decoded samples at pcmRate, then one frame at the mixing rate.
 	fifo    []int16
@@ -120,82 +127,6 @@ func (p *participant) receive(pk *hal.Packet, now time.Time) {
 			conf.e.emit(Event{Kind: EventRemoteChanged, Conference: conf.id, Participant: p.id, At: now})
 		}
 	}
-}
-
-// pull fills p.in with one frame at the mixing rate: packets due from the
-// jitter buffer are decoded, lost ones concealed, gaps filled with silence.
-// Conference lock held.
-func (p *participant) pull(now time.Time, rate int, frame time.Duration) {
-	need := len(p.codecIn)
-	p.mu.Lock()
-	for p.fifoLen < need {
-		f, st := p.jb.Pop(now)
-		if st == jitter.StatusWait {
-			break
-		}
-		n := p.samplesFor(f.Ticks)
-		if n <= 0 || p.fifoLen+n > len(p.fifo) {
-			n = need
-		}
-		if st == jitter.StatusPacket && p.fifoLen == 0 && n == need {
-			// The common case, one packet per frame: decode in place.
-			got, err := p.dec.Decode(f.Payload, p.codecIn)
-			if err == nil && got == need {
-				p.mu.Unlock()
-				p.toMixRate()
-				return
-			}
-			if err != nil || got <= 0 {
-				got, _ = p.dec.Conceal(p.codecIn)
-			}
-			p.fifoLen = copy(p.fifo, p.codecIn[:got])
-			continue
-		}
-		dst := p.fifo[p.fifoLen : p.fifoLen+n]
-		switch st {
-		case jitter.StatusPacket:
-			got, err := p.dec.Decode(f.Payload, p.fifo[p.fifoLen:])
-			if err != nil || got <= 0 {
-				got, _ = p.dec.Conceal(dst)
-			}
-			n = got
-		case jitter.StatusLost:
-			got, err := 0, error(nil)
-			if fec, ok := p.dec.(codec.FECDecoder); ok {
-				// The next packet, if it is here, carries the lost frame
-				// again at lower quality (Opus in-band FEC): better than PLC.
-				if next, have := p.jb.Next(); have {
-					got, err = fec.DecodeFEC(next, dst)
-					if err == nil && got > 0 {
-						p.fecRecovered++
-					}
-				}
-			}
-			if got <= 0 || err != nil {
-				got, err = p.dec.Conceal(dst)
-			}
-			if err != nil {
-				mix.Zero(dst)
-				got = len(dst)
-			}
-			n = got
-		default: // silence: DTX or a gap between talkspurts
-			mix.Zero(dst)
-		}
-		p.fifoLen += n
-	}
-	p.mu.Unlock()
-	if p.fifoLen < need {
-		// Nothing due: the stream is starting, on hold or gone quiet.
-		mix.Zero(p.fifo[p.fifoLen:need])
-		if p.fifoLen > 0 {
-			p.underruns++
-		}
-		p.fifoLen = need
-	}
-	copy(p.codecIn, p.fifo[:need])
-	p.fifoLen = copy(p.fifo, p.fifo[need:p.fifoLen])
-	p.toMixRate()
 }
 
 // toMixRate brings the frame in codecIn to the mixing rate in p.in (the

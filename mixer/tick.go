@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"confab/hal"
-	"confab/mixer/codec"
 	"confab/mixer/mix"
 	"confab/mixer/resample"
 	"confab/mixer/sdpneg"
@@ -28,11 +27,19 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 	}
 	c.e.stats.frames.Add(1)
 	frame := c.e.cfg.Frame
+	c.maybeRecover(now) // placement.go
 
-	// 1. One frame from everyone; measure it; find who talks.
+	// 1. One frame from everyone, decoded in one batch; measure it; find
+	// who talks.
+	c.dec[0].reset()
+	c.dec[1].reset()
+	for _, p := range c.parts {
+		c.gather(p, now)
+	}
+	c.runDecode(now)
 	c.talkers = c.talkers[:0]
 	for _, p := range c.parts {
-		p.pull(now, c.rate, frame)
+		c.fill(p)
 		p.talker = false
 		if !p.contributes() {
 			continue
@@ -47,28 +54,28 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 		}
 	}
 
-	// 2. Sum the loudest talkers once, and the conference-wide prompt.
-	mix.Clear(c.acc)
-	for _, p := range c.talkers {
-		p.talker = true
-		mix.Add(c.acc, p.in)
-	}
+	// 2. Mix the loudest talkers and the conference-wide prompt: the full
+	// mix, and each talker's own without itself into its private frame.
+	var extra []int16
 	if len(c.prompts) > 0 {
 		pl := c.prompts[0]
 		done := pl.next(c.scratch)
-		mix.Add(c.acc, c.scratch)
+		extra = c.scratch
 		if done {
 			c.prompts = c.prompts[1:]
 			c.e.emit(Event{Kind: EventPromptDone, Conference: c.id, PromptID: pl.id, At: now})
 		}
 	}
-	mix.Saturate(c.full, c.acc)
+	c.runMix(extra, now)
 
 	// 3. Each listener's audio: private (talker minus self, own prompt,
 	// listen gain, not mixed) or the shared full mix.
 	for _, g := range c.groups {
 		g.used = false
 	}
+	c.enc[0].reset()
+	c.enc[1].reset()
+	c.encOrder = c.encOrder[:0]
 	for _, p := range c.parts {
 		if p.frameInPkt == 0 {
 			p.shared = nil
@@ -90,10 +97,7 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 		c.appendCodec(p.outRes, p.private, p.codecOut, p.frameInPkt, p.pcmRate)
 		p.frameInPkt++
 		if p.frameInPkt == p.pktFrames {
-			n, err := p.enc.Encode(p.codecOut, p.payload)
-			if err == nil {
-				out = c.packetize(p, p.payload[:n], now, out)
-			}
+			c.addEncode(hal.CodecJob{Channel: p.ech.id, PCM: p.codecOut, Payload: p.payload}, p.ech.dev, p, nil)
 			p.frameInPkt = 0
 		}
 	}
@@ -110,13 +114,27 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 			continue
 		}
 		g.frameInPkt = 0
-		n, err := g.enc.Encode(g.pcm, g.payload)
-		if err != nil {
+		c.addEncode(hal.CodecJob{Channel: g.ech.id, PCM: g.pcm, Payload: g.payload}, g.ech.dev, nil, g)
+	}
+
+	// 5. All the frame's encodes in one batch; send in the order they came.
+	if len(c.encOrder) > 0 {
+		c.runCodec(&c.enc, true, now)
+	}
+	for _, ref := range c.encOrder {
+		l := &c.enc[ref.list]
+		j := &l.jobs[ref.job]
+		if j.Err != nil {
 			continue
 		}
+		if p := l.owner[ref.job]; p != nil {
+			out = c.packetize(p, j.Payload[:j.N], now, out)
+			continue
+		}
+		g := l.group[ref.job]
 		for _, p := range c.parts {
 			if p.shared == g && p.frameInPkt == p.pktFrames {
-				out = c.packetize(p, g.payload[:n], now, out)
+				out = c.packetize(p, j.Payload[:j.N], now, out)
 				p.frameInPkt = 0
 			}
 		}
@@ -127,7 +145,7 @@ func (c *Conference) tick(now time.Time, out []hal.Packet) []hal.Packet {
 		}
 	}
 
-	// 5. RTCP reports and dead calls, checked once a second; a quality
+	// 6. RTCP reports and dead calls, checked once a second; a quality
 	// report for each participant to the Focus every five.
 	if c.frameNo%uint64(time.Second/frame) == 0 {
 		report := c.frameNo%uint64(qualityEvery/frame) == 0
@@ -156,7 +174,7 @@ func (c *Conference) privateFrame(p *participant, now time.Time) {
 	case !p.mixed:
 		mix.Zero(p.private)
 	case p.talker:
-		mix.MinusSelf(p.private, c.acc, p.in)
+		// The mix job wrote everyone but p into p.private (runMix).
 	default:
 		copy(p.private, c.full)
 	}
@@ -252,7 +270,7 @@ type encGroup struct {
 	name       string
 	pcmRate    int
 	pktFrames  int
-	enc        codec.Encoder
+	ech        chanRef
 	res        *resample.Resampler
 	pcm        []int16
 	payload    []byte
@@ -270,11 +288,11 @@ func (c *Conference) group(p *participant) *encGroup {
 			return g
 		}
 	}
-	enc, err := p.spec.NewEncoder(p.pcmRate)
+	ech, err := c.e.openChannel(p.encSpec(c.e.cfg.Frame), c.onDev.Load())
 	if err != nil {
 		return nil
 	}
-	g := &encGroup{name: p.spec.Info.Name, pcmRate: p.pcmRate, pktFrames: p.pktFrames, enc: enc,
+	g := &encGroup{name: p.spec.Info.Name, pcmRate: p.pcmRate, pktFrames: p.pktFrames, ech: ech,
 		pcm: make([]int16, len(p.codecOut)), payload: make([]byte, 1500)}
 	if p.pcmRate != c.rate {
 		g.res, _ = resample.New(c.rate, p.pcmRate)
