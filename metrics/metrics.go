@@ -120,12 +120,36 @@ var (
 		"Packets dropped: by the media path (no flow, bad source, full queue), for unknown flows, or not sent.", []string{"where"}, nil)
 	descRTPLost = prometheus.NewDesc("confab_rtp_lost_packets", "RTP packets the connected callers' streams lost on the way to the box.", nil, nil)
 	descPath    = prometheus.NewDesc("confab_media_path_info", "The media path in use (1 for the one in use).", []string{"path"}, nil)
+
+	// Codec and mix offload to a device (a DSP), and the pure-Go fallback.
+	descOffloadFrames = prometheus.NewDesc("confab_mixer_offload_frames_total",
+		"Conference frames mixed, by where the mix ran: on the offload device or in Go.", []string{"where"}, nil)
+	descOffloadJobs = prometheus.NewDesc("confab_mixer_offload_codec_jobs_total",
+		"Decode and encode jobs, by where they ran (a batch redone in Go after a fault counts in both).", []string{"where"}, nil)
+	descOffloadFaults = prometheus.NewDesc("confab_mixer_offload_faults_total",
+		"Offload device faults (timeout, CRC error, reset) the mixer met.", nil, nil)
+	descOffloadRedone = prometheus.NewDesc("confab_mixer_offload_redone_batches_total",
+		"Device batches redone in Go within the same frame.", nil, nil)
+	descOffloadFallbacks = prometheus.NewDesc("confab_mixer_offload_fallbacks_total",
+		"Conferences moved from the offload device to the pure-Go engines after a fault.", nil, nil)
+	descOffloadRecoveries = prometheus.NewDesc("confab_mixer_offload_recoveries_total",
+		"Conferences moved back to the offload device once it was healthy again.", nil, nil)
+	descOffloadRefused = prometheus.NewDesc("confab_mixer_offload_not_offloaded_total",
+		"Channels and mixes the device could not take (no free channel, unsupported), done in Go.", nil, nil)
+	descOffloadConfs = prometheus.NewDesc("confab_mixer_offload_conferences",
+		"Conferences running on the offload device.", nil, nil)
+	descOffloadChans = prometheus.NewDesc("confab_mixer_offload_channels",
+		"Codec channels open on the offload device.", nil, nil)
+	descOffloadInfo = prometheus.NewDesc("confab_mixer_offload_info",
+		"Who does codec and mix work: device or go (1 for the one in use).", []string{"work", "engine"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConferences, descParticipants, descCodec, descSIPRequests, descSIPCalls,
 		descSIPChallenges, descSIPAuthFail, descSIPLockedOut, descSIPMalformed, descSIPTimeouts, descFrames, descLateTicks,
-		descSkipped, descMixSeconds, descDroppedEvents, descRTPPackets, descRTPBytes, descRTPDropped, descRTPLost, descPath} {
+		descSkipped, descMixSeconds, descDroppedEvents, descRTPPackets, descRTPBytes, descRTPDropped, descRTPLost, descPath,
+		descOffloadFrames, descOffloadJobs, descOffloadFaults, descOffloadRedone, descOffloadFallbacks, descOffloadRecoveries,
+		descOffloadRefused, descOffloadConfs, descOffloadChans, descOffloadInfo} {
 		ch <- d
 	}
 }
@@ -181,6 +205,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRTPDropped, m.UnknownFlowPackets, "unknown-flow")
 		counter(descRTPDropped, m.TxErrors+m.Path.TxErrors, "send")
 		gauge(descPath, 1, m.PathName)
+		o := m.Offload
+		counter(descOffloadFrames, o.FramesDevice, "device")
+		counter(descOffloadFrames, o.FramesGo, "go")
+		counter(descOffloadJobs, o.CodecJobsDevice, "device")
+		counter(descOffloadJobs, o.CodecJobsGo, "go")
+		counter(descOffloadFaults, o.Faults)
+		counter(descOffloadRedone, o.Redone)
+		counter(descOffloadFallbacks, o.Fallbacks)
+		counter(descOffloadRecoveries, o.Recoveries)
+		counter(descOffloadRefused, o.NotOffloaded)
+		gauge(descOffloadConfs, float64(o.ConferencesOnDevice))
+		gauge(descOffloadChans, float64(o.ChannelsOnDevice))
+		if o.Codec != "" {
+			gauge(descOffloadInfo, 1, "codec", o.Codec)
+		}
+		if o.Mix != "" {
+			gauge(descOffloadInfo, 1, "mix", o.Mix)
+		}
 	}
 }
 

@@ -18,7 +18,9 @@ func sources() Sources {
 		Frame: 20 * time.Millisecond,
 		Mixer: func() mixer.Stats {
 			return mixer.Stats{Frames: 500, LateFrames: 3, SkippedFrames: 1, MixTime: 2 * time.Second, UnknownFlowPackets: 7,
-				Path: hal.Counters{RxPackets: 1000, TxPackets: 990, RxDropped: 4}, PathName: "socket"}
+				Path: hal.Counters{RxPackets: 1000, TxPackets: 990, RxDropped: 4}, PathName: "socket",
+				Offload: mixer.OffloadStats{Codec: "device", Mix: "go", FramesDevice: 400, FramesGo: 100, Faults: 2, Fallbacks: 1,
+					Recoveries: 1, ConferencesOnDevice: 1, ChannelsOnDevice: 6}}
 		},
 		SIP: func() sipfront.Stats {
 			return sipfront.Stats{Calls: 2, Answered: 5, Rejected: 1, Registrations: 9, Challenges: 6}
@@ -75,6 +77,33 @@ confab_rtp_dropped_packets_total{where="unknown-flow"} 7
 # HELP confab_rtp_lost_packets RTP packets the connected callers' streams lost on the way to the box.
 # TYPE confab_rtp_lost_packets gauge
 confab_rtp_lost_packets 12
+`},
+		{"offload frames, faults, fallbacks and recoveries",
+			"confab_mixer_offload_frames_total confab_mixer_offload_faults_total confab_mixer_offload_fallbacks_total " +
+				"confab_mixer_offload_recoveries_total confab_mixer_offload_conferences confab_mixer_offload_channels confab_mixer_offload_info", `
+# HELP confab_mixer_offload_frames_total Conference frames mixed, by where the mix ran: on the offload device or in Go.
+# TYPE confab_mixer_offload_frames_total counter
+confab_mixer_offload_frames_total{where="device"} 400
+confab_mixer_offload_frames_total{where="go"} 100
+# HELP confab_mixer_offload_faults_total Offload device faults (timeout, CRC error, reset) the mixer met.
+# TYPE confab_mixer_offload_faults_total counter
+confab_mixer_offload_faults_total 2
+# HELP confab_mixer_offload_fallbacks_total Conferences moved from the offload device to the pure-Go engines after a fault.
+# TYPE confab_mixer_offload_fallbacks_total counter
+confab_mixer_offload_fallbacks_total 1
+# HELP confab_mixer_offload_recoveries_total Conferences moved back to the offload device once it was healthy again.
+# TYPE confab_mixer_offload_recoveries_total counter
+confab_mixer_offload_recoveries_total 1
+# HELP confab_mixer_offload_conferences Conferences running on the offload device.
+# TYPE confab_mixer_offload_conferences gauge
+confab_mixer_offload_conferences 1
+# HELP confab_mixer_offload_channels Codec channels open on the offload device.
+# TYPE confab_mixer_offload_channels gauge
+confab_mixer_offload_channels 6
+# HELP confab_mixer_offload_info Who does codec and mix work: device or go (1 for the one in use).
+# TYPE confab_mixer_offload_info gauge
+confab_mixer_offload_info{engine="device",work="codec"} 1
+confab_mixer_offload_info{engine="go",work="mix"} 1
 `},
 		{"late ticks", "confab_mixer_late_ticks_total", `
 # HELP confab_mixer_late_ticks_total Frame worker ticks that ran more than one frame late and caught up.
