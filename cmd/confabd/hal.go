@@ -130,36 +130,50 @@ func (c watchdogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n.Failed), "failed")
 }
 
-// openOffload probes the -dsp coprocessor. The MCU does its codec and mix
-// work in Go in this build (the mixer does not take a hal.Offload yet), so
-// the report says whether the device answers and that the work stays in Go.
-func openOffload(target string, report *halselect.Report, log *slog.Logger) {
-	lines := func(why string, dev ...hal.DriverStatus) {
-		for _, c := range []hal.Capability{hal.CapCodec, hal.CapMix} {
-			ls := []hal.DriverStatus{{Capability: c, Driver: "go", Active: true, Reason: why}}
-			for _, d := range dev {
-				if d.Capability == c {
-					d.Active, d.Reason = false, why
-					ls = append(ls, d)
-				}
-			}
-			report.SetCapability(c, ls...)
-		}
-	}
+// openOffload opens the -dsp coprocessor and returns what the MCU hands
+// its codec and mix work to, and how to close it. Without a device, or
+// when it does not answer, the offload is empty: the mixer's pure-Go
+// engines do the work, and the report says why. With one, the report
+// follows the driver: the device active while it is healthy, the Go
+// engines active while it is being re-probed after a fault (the mixer
+// moves conferences back to Go within the frame of the fault).
+func openOffload(target string, report *halselect.Report, reg prometheus.Registerer, log *slog.Logger) (hal.Offload, func()) {
+	caps := []hal.Capability{hal.CapCodec, hal.CapMix}
 	if target == "" {
-		lines("no -dsp configured")
-		return
+		for _, c := range caps {
+			report.SetCapability(c, hal.DriverStatus{Capability: c, Driver: "go", Active: true, Reason: "no -dsp configured"})
+		}
+		return hal.Offload{}, func() {}
 	}
 	d, err := dsp.Open(target, dsp.WithLogger(log))
 	if err != nil {
 		why := fmt.Sprintf("-dsp %s did not answer: %v", target, err)
 		log.Error("codec and mix stay in Go", "reason", why)
-		lines(why)
-		return
+		for _, c := range caps {
+			report.SetCapability(c, hal.DriverStatus{Capability: c, Driver: "go", Active: true, Reason: why},
+				hal.DriverStatus{Capability: c, Driver: "dsp-spi", Active: false, Reason: why})
+		}
+		return hal.Offload{}, func() {}
 	}
-	defer d.Close()
-	st := d.Status()
-	why := fmt.Sprintf("-dsp %s answers (%s), but this build's MCU does not hand work to it yet", target, st[0].Reason)
-	log.Warn("codec and mix stay in Go", "reason", why)
-	lines(why, st...)
+	for _, c := range caps {
+		report.Follow(c, func() []hal.DriverStatus {
+			var lines []hal.DriverStatus
+			for _, l := range d.Status() {
+				if l.Capability == c {
+					lines = append(lines, l)
+				}
+			}
+			fallback := hal.DriverStatus{Capability: c, Driver: "go", Active: false,
+				Reason: "fallback: takes a conference's work within one frame if the device faults"}
+			if !d.Healthy() {
+				fallback.Active, fallback.Reason = true, "-dsp "+target+" faulted and is being re-probed"
+			}
+			return append(lines, fallback)
+		})
+	}
+	if err := reg.Register(d.Collector()); err != nil {
+		log.Warn("DSP metrics not registered", "err", err)
+	}
+	log.Info("codec and mix offloaded", "dsp", target, "device", d.Status()[0].Reason)
+	return d.Offload(), func() { _ = d.Close() }
 }

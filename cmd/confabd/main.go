@@ -95,8 +95,11 @@ func run(ctx context.Context, cfg config, console *os.File) error {
 	if err != nil {
 		return fmt.Errorf("media ports %d-%d: %w", cfg.RTPLow, cfg.RTPHigh, err)
 	}
-	openOffload(cfg.DSP, report, log)
-	engine, err := mixer.NewEngine(path, cfg.PublicIP, mixerConfig(cfg, settings), mixer.WithLogger(log))
+	offload, closeOffload := openOffload(cfg.DSP, report, pathMetrics, log)
+	defer closeOffload()
+	mcfg := mixerConfig(cfg, settings)
+	mcfg.Offload = offload
+	engine, err := mixer.NewEngine(path, cfg.PublicIP, mcfg, mixer.WithLogger(log))
 	if err != nil {
 		return err
 	}
